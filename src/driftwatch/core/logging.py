@@ -1,0 +1,45 @@
+"""structlog set-up: pretty on a terminal, JSON lines otherwise (or when asked)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import structlog
+
+from driftwatch.core.settings import ENV_LOG_FORMAT
+
+_configured = False
+
+
+def configure_logging(level: str = "warning", fmt: str | None = None) -> None:
+    """Configure structlog once. ``fmt`` is ``console`` or ``json``; by default console
+    when stderr is a terminal, JSON otherwise (``DRIFTWATCH_LOG_FORMAT`` overrides)."""
+    global _configured  # noqa: PLW0603 - logging is process-wide by nature
+    fmt = fmt or os.environ.get(ENV_LOG_FORMAT) or ("console" if sys.stderr.isatty() else "json")
+    renderer: structlog.types.Processor
+    if fmt == "json":
+        renderer = structlog.processors.JSONRenderer()
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping()[level.upper()]
+        ),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+    _configured = True
+
+
+def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
+    logger: structlog.typing.FilteringBoundLogger = structlog.get_logger(name)
+    return logger

@@ -1,0 +1,263 @@
+"""The two records every stage shares: :class:`SpanRecord` (one span, however it arrived)
+and :class:`Finding` (what a monitor concluded about a run).
+
+Both are plain frozen dataclasses, not pydantic models: they sit on the hot path of
+ingest and monitoring, and they are built from already-validated data.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from driftwatch.core import semconv as sc
+
+
+class Severity(enum.IntEnum):
+    """How bad a finding is. Ordered, so sinks can filter with ``>=``."""
+
+    INFO = 10
+    LOW = 20
+    MEDIUM = 30
+    HIGH = 40
+    CRITICAL = 50
+
+    @classmethod
+    def parse(cls, value: str | int | Severity) -> Severity:
+        if isinstance(value, Severity):
+            return value
+        if isinstance(value, int):
+            return cls(value)
+        try:
+            return cls[value.strip().upper()]
+        except KeyError:
+            allowed = ", ".join(s.name.lower() for s in cls)
+            raise ValueError(f"unknown severity {value!r} (allowed: {allowed})") from None
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+class FindingKind(enum.StrEnum):
+    VIOLATION = "violation"
+    DRIFT = "drift"
+    LOOP = "loop"
+    SAY_DO = "say_do"
+    JUDGE = "judge"
+    MONITOR_ERROR = "monitor_error"
+
+
+class SpanKind(enum.StrEnum):
+    INTERNAL = "INTERNAL"
+    SERVER = "SERVER"
+    CLIENT = "CLIENT"
+    PRODUCER = "PRODUCER"
+    CONSUMER = "CONSUMER"
+
+
+def ns_to_datetime(ns: int) -> datetime:
+    """Nanoseconds since the epoch → timezone-aware UTC datetime (microsecond precision)."""
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC)
+
+
+def normalize_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """Rename known aliases to current GenAI names; the current name wins if both exist."""
+    if not any(key in sc.ALIASES for key in attributes):
+        return dict(attributes)
+    out: dict[str, Any] = {}
+    for key, value in attributes.items():
+        target = sc.ALIASES.get(key)
+        if target is None:
+            out[key] = value
+        elif target not in attributes:
+            out[target] = value
+    return out
+
+
+def _as_int(value: Any) -> int | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class SpanEvent:
+    name: str
+    time_ns: int
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SpanRecord:
+    """One finished span, normalised. Produced by the in-process exporter, the OTLP
+    collector and the importers alike; consumed by the store and every monitor.
+
+    Build it with :meth:`create`, which normalises attribute aliases and fills the typed
+    columns (``run_id``, ``turn``, ``operation`` …) from the attributes.
+    """
+
+    trace_id: str  # 32 lowercase hex digits
+    span_id: str  # 16 lowercase hex digits
+    parent_span_id: str | None
+    name: str
+    kind: str
+    start_time_ns: int
+    end_time_ns: int
+    status_code: str  # UNSET, OK, ERROR
+    status_message: str | None
+    attributes: dict[str, Any]
+    resource: dict[str, Any]
+    events: tuple[SpanEvent, ...]
+    # typed columns derived from attributes
+    run_id: str
+    turn: int | None
+    operation: str | None
+    model: str | None
+    provider: str | None
+    tool_name: str | None
+    input_tokens: int | None
+    output_tokens: int | None
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        trace_id: str,
+        span_id: str,
+        name: str,
+        start_time_ns: int,
+        end_time_ns: int,
+        parent_span_id: str | None = None,
+        kind: str = "INTERNAL",
+        status_code: str = "UNSET",
+        status_message: str | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        resource: Mapping[str, Any] | None = None,
+        events: tuple[SpanEvent, ...] = (),
+        run_id: str | None = None,
+    ) -> SpanRecord:
+        attrs = normalize_attributes(attributes or {})
+        run = (
+            run_id
+            or attrs.get(sc.DW_RUN_ID)
+            or attrs.get(sc.GEN_AI_CONVERSATION_ID)
+            or trace_id
+        )
+        return cls(
+            trace_id=trace_id,
+            span_id=span_id,
+            parent_span_id=parent_span_id or None,
+            name=name,
+            kind=kind,
+            start_time_ns=start_time_ns,
+            end_time_ns=end_time_ns,
+            status_code=status_code,
+            status_message=status_message,
+            attributes=attrs,
+            resource=dict(resource or {}),
+            events=events,
+            run_id=str(run),
+            turn=_as_int(attrs.get(sc.DW_TURN)),
+            operation=attrs.get(sc.GEN_AI_OPERATION_NAME),
+            model=attrs.get(sc.GEN_AI_REQUEST_MODEL) or attrs.get(sc.GEN_AI_RESPONSE_MODEL),
+            provider=attrs.get(sc.GEN_AI_PROVIDER_NAME),
+            tool_name=attrs.get(sc.GEN_AI_TOOL_NAME),
+            input_tokens=_as_int(attrs.get(sc.GEN_AI_USAGE_INPUT_TOKENS)),
+            output_tokens=_as_int(attrs.get(sc.GEN_AI_USAGE_OUTPUT_TOKENS)),
+        )
+
+    @property
+    def start_time(self) -> datetime:
+        return ns_to_datetime(self.start_time_ns)
+
+    @property
+    def end_time(self) -> datetime:
+        return ns_to_datetime(self.end_time_ns)
+
+    @property
+    def duration_ms(self) -> float:
+        return (self.end_time_ns - self.start_time_ns) / 1e6
+
+    def tool_arguments(self) -> dict[str, Any]:
+        """The tool call's arguments parsed from JSON ({} when absent or not an object)."""
+        raw = self.attributes.get(sc.GEN_AI_TOOL_CALL_ARGUMENTS)
+        if isinstance(raw, dict):
+            return raw
+        if not isinstance(raw, str) or not raw:
+            return {}
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            return {}
+        return parsed if isinstance(parsed, dict) else {}
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """What a monitor concluded. ``monitor_spec`` is the registered name and creation
+    arguments of the monitor, so a stored result can be rebuilt by name."""
+
+    finding_id: str
+    run_id: str
+    trace_id: str | None
+    span_id: str | None
+    turn: int | None
+    monitor: str
+    rule_id: str
+    kind: FindingKind
+    severity: Severity
+    message: str
+    evidence: dict[str, Any]
+    detected_at: datetime
+    monitor_spec: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "finding_id": self.finding_id,
+            "run_id": self.run_id,
+            "trace_id": self.trace_id,
+            "span_id": self.span_id,
+            "turn": self.turn,
+            "monitor": self.monitor,
+            "rule_id": self.rule_id,
+            "kind": self.kind.value,
+            "severity": self.severity.label,
+            "message": self.message,
+            "evidence": self.evidence,
+            "detected_at": self.detected_at.isoformat(),
+            "monitor_spec": self.monitor_spec,
+        }
+
+
+class RunStatus(enum.StrEnum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    ERRORED = "errored"
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """One row of the ``runs`` view: written when a run starts and again when it ends."""
+
+    run_id: str
+    trace_id: str | None
+    scenario_id: str | None
+    variant: str | None
+    model: str | None
+    seed: int | None
+    status: RunStatus
+    started_at: datetime
+    batch_id: str | None = None
+    turns: int = 0
+    ended_at: datetime | None = None
+    error: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
