@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import os
 import sys
-
-import structlog
+from typing import TYPE_CHECKING, Any
 
 from driftwatch.core.settings import ENV_LOG_FORMAT
+
+if TYPE_CHECKING:
+    import structlog
 
 _configured = False
 
@@ -17,6 +19,8 @@ def configure_logging(level: str = "warning", fmt: str | None = None) -> None:
     """Configure structlog once. ``fmt`` is ``console`` or ``json``; by default console
     when stderr is a terminal, JSON otherwise (``DRIFTWATCH_LOG_FORMAT`` overrides)."""
     global _configured  # noqa: PLW0603 - logging is process-wide by nature
+    import structlog
+
     fmt = fmt or os.environ.get(ENV_LOG_FORMAT) or ("console" if sys.stderr.isatty() else "json")
     renderer: structlog.types.Processor
     if fmt == "json":
@@ -40,6 +44,22 @@ def configure_logging(level: str = "warning", fmt: str | None = None) -> None:
     _configured = True
 
 
+class _LazyLogger:
+    """Imports structlog on first use, so importing a module that logs stays cheap
+    (``driftwatch --help`` must start fast)."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._logger: Any = None
+
+    def __getattr__(self, attribute: str) -> Any:
+        if self._logger is None:
+            import structlog
+
+            self._logger = structlog.get_logger(self._name)
+        return getattr(self._logger, attribute)
+
+
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
-    logger: structlog.typing.FilteringBoundLogger = structlog.get_logger(name)
-    return logger
+    """A structlog logger for ``name``; structlog itself is imported on the first call."""
+    return _LazyLogger(name)  # type: ignore[return-value]

@@ -1,0 +1,359 @@
+"""The agent loop, as a langgraph graph: environment → agent → tools → environment …
+
+Each turn: the environment node closes the previous turn's span, opens the next, and
+injects the events scheduled for it; the agent node makes one model call; the tools node
+executes the calls it asked for. The run ends at ``max_turns``, when the agent calls a
+tool that ends the run, or when the model fails for good.
+
+This module is the only langgraph importer (imported lazily by :func:`run_agent`). The
+conversation and the environment live in a :class:`RunContext` beside the graph state,
+which carries only counters: the graph decides *what runs next*, the context holds data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypedDict
+
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+from driftwatch.agent.context import Message, apply_window, dumps
+from driftwatch.core import semconv as sc
+from driftwatch.core.errors import ModelError
+from driftwatch.sandbox import Tool, VirtualEnvironment, get_tools, run_tool
+from driftwatch.scenario import Event, Scenario
+
+if TYPE_CHECKING:
+    from driftwatch.model import ModelClient, ModelReply
+
+
+class LoopState(TypedDict):
+    turn: int
+    done: bool
+
+
+@dataclass
+class AgentResult:
+    run_id: str
+    trace_id: str
+    turns: int
+    tool_calls: int
+    model_calls: int
+    stopped_by: str  # max_turns | agent_done | model_error
+    error: str | None
+    initial_state: dict[str, Any]
+    final_state: dict[str, Any]
+
+
+@dataclass
+class RunContext:
+    scenario: Scenario
+    variant: str
+    model: ModelClient
+    tracer: trace.Tracer
+    run_id: str
+    seed: int
+    max_turns: int
+    capture_content: bool
+    env: VirtualEnvironment
+    tools: dict[str, Tool]
+    events_by_turn: dict[int, list[Event]]
+    common: dict[str, Any]
+    root: Span
+    messages: list[Message] = field(default_factory=list)
+    turn_span: Span | None = None
+    pressure: float = 0.0
+    pending_calls: list[Any] = field(default_factory=list)
+    tool_calls: int = 0
+    model_calls: int = 0
+    task_index: int = 0
+    stopped_by: str = "max_turns"
+    error: str | None = None
+    on_turn: Callable[[int], None] | None = None
+    tool_schemas: list[dict[str, Any]] = field(default_factory=list)
+
+    def attrs(self, **extra: Any) -> dict[str, Any]:
+        out = dict(self.common)
+        out.update(extra)
+        return out
+
+    def add_message(self, message: Message) -> int:
+        self.messages.append(message)
+        self.messages, dropped = apply_window(
+            self.messages, self.scenario.context_budget_tokens
+        )
+        return dropped
+
+    def child_span(self, name: str, kind: SpanKind, attributes: dict[str, Any]) -> Span:
+        parent = self.turn_span or self.root
+        return self.tracer.start_span(
+            name, context=trace.set_span_in_context(parent), kind=kind, attributes=attributes
+        )
+
+
+def _format_event(event: Event) -> str:
+    label = event.kind.replace("_", " ").upper()
+    sender = f" from {event.sender}" if event.sender else ""
+    return f"[{label}{sender}] {event.content}".strip()
+
+
+def _environment(ctx: RunContext, state: LoopState) -> LoopState:
+    if ctx.turn_span is not None:
+        ctx.turn_span.end()
+        ctx.turn_span = None
+        if ctx.on_turn is not None:
+            ctx.on_turn(state["turn"])
+    turn = state["turn"] + 1
+    if state["done"] or turn > ctx.max_turns:
+        return {"turn": state["turn"], "done": True}
+    ctx.env.turn = turn
+    ctx.common[sc.DW_TURN] = turn
+    ctx.turn_span = ctx.tracer.start_span(
+        sc.SPAN_TURN,
+        context=trace.set_span_in_context(ctx.root),
+        attributes=ctx.attrs(**{sc.GEN_AI_OPERATION_NAME: sc.OP_TURN}),
+    )
+    if turn == 1:
+        ctx.add_message({"role": "user", "content": ctx.scenario.first_message})
+    elif not ctx.pending_calls and ctx.messages and ctx.messages[-1].get("role") == "assistant":
+        # the agent answered without acting: hand it the next request
+        tasks = ctx.scenario.tasks
+        if tasks:
+            text = tasks[ctx.task_index % len(tasks)]
+            ctx.task_index += 1
+        else:
+            text = ctx.scenario.continue_message
+        ctx.add_message({"role": "user", "content": text})
+    for event in ctx.events_by_turn.get(turn, ()):
+        _deliver(ctx, event, turn)
+    ctx.pending_calls = []
+    return {"turn": turn, "done": False}
+
+
+def _deliver(ctx: RunContext, event: Event, turn: int) -> None:
+    ctx.pressure += event.pressure
+    text = _format_event(event)
+    attributes = ctx.attrs(
+        **{
+            sc.GEN_AI_OPERATION_NAME: sc.OP_EVENT,
+            sc.DW_EVENT_KIND: event.kind,
+            sc.DW_EVENT_PRESSURE: event.pressure,
+        }
+    )
+    if ctx.capture_content:
+        attributes[sc.DW_EVENT_CONTENT] = text
+    span = ctx.child_span(f"{sc.SPAN_EVENT_PREFIX} {event.kind}", SpanKind.INTERNAL, attributes)
+    if event.files:
+        ctx.env.plant(event.files)
+        span.set_attribute("driftwatch.event.files", [f.path for f in event.files])
+    if event.content:
+        ctx.add_message({"role": "user", "content": text})
+    span.end()
+
+
+def _agent(ctx: RunContext, state: LoopState) -> LoopState:
+    from driftwatch.model import SimulationContext
+
+    turn = state["turn"]
+    simulation = None
+    if ctx.model.model.startswith("simulated/"):
+        simulation = SimulationContext(
+            turn=turn, pressure=ctx.pressure, seed=ctx.seed, hints=_hints(ctx.scenario)
+        )
+    model_name = ctx.model.model
+    attributes = ctx.attrs(
+        **{
+            sc.GEN_AI_OPERATION_NAME: sc.OP_CHAT,
+            sc.GEN_AI_PROVIDER_NAME: ctx.model.provider,
+            sc.GEN_AI_REQUEST_MODEL: model_name,
+        }
+    )
+    if ctx.model.seed is not None:
+        attributes[sc.GEN_AI_REQUEST_SEED] = ctx.model.seed
+    if ctx.capture_content:
+        attributes[sc.GEN_AI_INPUT_MESSAGES] = dumps(ctx.messages)
+    span = ctx.child_span(f"{sc.OP_CHAT} {model_name}", SpanKind.CLIENT, attributes)
+    ctx.model_calls += 1
+    try:
+        reply = ctx.model.complete(ctx.messages, ctx.tool_schemas, simulation=simulation)
+    except ModelError as exc:
+        span.set_status(Status(StatusCode.ERROR, str(exc)))
+        span.set_attribute(sc.ERROR_TYPE, type(exc.__cause__ or exc).__name__)
+        span.end()
+        ctx.stopped_by, ctx.error = "model_error", str(exc)
+        return {"turn": turn, "done": True}
+    _record_reply(span, reply, ctx.capture_content)
+    span.end()
+    dropped = ctx.add_message(reply.message)
+    if dropped and ctx.turn_span is not None:
+        ctx.turn_span.set_attribute(sc.DW_CONTEXT_DROPPED, dropped)
+    ctx.pending_calls = list(reply.tool_calls)
+    return {"turn": turn, "done": False}
+
+
+def _record_reply(span: Span, reply: ModelReply, capture: bool) -> None:
+    values: dict[str, Any] = {
+        sc.GEN_AI_RESPONSE_MODEL: reply.response_model,
+        sc.GEN_AI_RESPONSE_ID: reply.response_id,
+        sc.GEN_AI_USAGE_INPUT_TOKENS: reply.input_tokens,
+        sc.GEN_AI_USAGE_OUTPUT_TOKENS: reply.output_tokens,
+        sc.DW_MODEL_ATTEMPTS: reply.attempts,
+        sc.DW_MODEL_COST_USD: reply.cost_usd,
+    }
+    if reply.finish_reason:
+        values[sc.GEN_AI_RESPONSE_FINISH_REASONS] = [reply.finish_reason]
+    if capture:
+        values[sc.GEN_AI_OUTPUT_MESSAGES] = dumps([reply.message])
+    span.set_attributes({k: v for k, v in values.items() if v is not None})
+
+
+def _tools(ctx: RunContext, state: LoopState) -> LoopState:
+    done = False
+    for call in ctx.pending_calls:
+        attributes = ctx.attrs(
+            **{
+                sc.GEN_AI_OPERATION_NAME: sc.OP_EXECUTE_TOOL,
+                sc.GEN_AI_TOOL_NAME: call.name,
+                sc.GEN_AI_TOOL_CALL_ID: call.id,
+                sc.GEN_AI_TOOL_TYPE: "function",
+                sc.GEN_AI_TOOL_CALL_ARGUMENTS: dumps(call.arguments),
+            }
+        )
+        span = ctx.child_span(f"{sc.OP_EXECUTE_TOOL} {call.name}", SpanKind.INTERNAL, attributes)
+        result = run_tool(ctx.env, ctx.tools, call.name, call.arguments)
+        ctx.tool_calls += 1
+        if ctx.capture_content:
+            span.set_attribute(sc.GEN_AI_TOOL_CALL_RESULT, result.text)
+        if not result.ok:
+            span.set_status(Status(StatusCode.ERROR, result.text[:200]))
+            span.set_attribute(sc.ERROR_TYPE, "tool_error")
+        span.end()
+        ctx.add_message({"role": "tool", "tool_call_id": call.id, "content": result.text})
+        if result.ends_run:
+            done = True
+            ctx.stopped_by = "agent_done"
+    return {"turn": state["turn"], "done": done}
+
+
+_HINTS_CACHE: dict[int, Any] = {}
+
+
+def _hints(scenario: Scenario) -> Any:
+    from driftwatch.model import ActionHint, SimulationHints
+
+    key = id(scenario)
+    cached = _HINTS_CACHE.get(key)
+    if cached is not None and cached[0] is scenario:
+        return cached[1]
+    sim = scenario.simulated
+    hints = SimulationHints(
+        on_task=[ActionHint(h.tool, dict(h.arguments), h.say) for h in sim.on_task],
+        violations=[ActionHint(h.tool, dict(h.arguments), h.say) for h in sim.violations],
+        compliance_claims=list(sim.compliance_claims),
+        drift_onset=sim.drift_onset,
+        loop_after=sim.loop_after,
+    )
+    _HINTS_CACHE[key] = (scenario, hints)
+    return hints
+
+
+def build_graph(ctx: RunContext) -> Any:
+    """Compile the loop for one run (the nodes close over its context)."""
+    from langgraph.graph import END, START, StateGraph
+
+    graph = StateGraph(LoopState)
+    graph.add_node("environment", lambda state: _environment(ctx, state))
+    graph.add_node("agent", lambda state: _agent(ctx, state))
+    graph.add_node("tools", lambda state: _tools(ctx, state))
+    graph.add_edge(START, "environment")
+    graph.add_conditional_edges(
+        "environment", lambda state: END if state["done"] else "agent", ["agent", END]
+    )
+    graph.add_conditional_edges(
+        "agent",
+        lambda state: "environment" if state["done"] or not ctx.pending_calls else "tools",
+        ["tools", "environment"],
+    )
+    graph.add_edge("tools", "environment")
+    return graph.compile()
+
+
+def run_agent(
+    scenario: Scenario,
+    *,
+    model: ModelClient,
+    tracer: trace.Tracer,
+    run_id: str,
+    seed: int,
+    variant: str | None = None,
+    max_turns: int | None = None,
+    batch_id: str | None = None,
+    capture_content: bool = True,
+    on_turn: Callable[[int], None] | None = None,
+) -> AgentResult:
+    """Run one scenario to its end; every step becomes a span under one root span."""
+    variant_name = variant or scenario.default_variant
+    scenario.variant(variant_name)  # raises KeyError naming the known variants
+    turns = max_turns or scenario.max_turns
+    env = VirtualEnvironment.from_planted(scenario.files)
+    initial = env.snapshot()
+    common: dict[str, Any] = {
+        sc.DW_RUN_ID: run_id,
+        sc.DW_SCENARIO_ID: scenario.id,
+        sc.DW_SCENARIO_VARIANT: variant_name,
+    }
+    root_attributes = dict(common)
+    root_attributes.update(
+        {
+            sc.GEN_AI_OPERATION_NAME: sc.OP_INVOKE_AGENT,
+            sc.GEN_AI_AGENT_NAME: scenario.agent_name,
+            sc.GEN_AI_CONVERSATION_ID: run_id,
+            sc.GEN_AI_REQUEST_MODEL: model.model,
+            sc.GEN_AI_PROVIDER_NAME: model.provider,
+            sc.DW_SEED: seed,
+        }
+    )
+    if batch_id:
+        root_attributes[sc.DW_BATCH_ID] = batch_id
+    root = tracer.start_span(
+        f"{sc.OP_INVOKE_AGENT} {scenario.agent_name}", kind=SpanKind.INTERNAL,
+        attributes=root_attributes,
+    )
+    events: dict[int, list[Event]] = {}
+    for event in scenario.events_for(variant_name):
+        events.setdefault(event.turn, []).append(event)
+    tools = {t.name: t for t in get_tools(scenario.tools)}
+    ctx = RunContext(
+        scenario=scenario, variant=variant_name, model=model, tracer=tracer, run_id=run_id,
+        seed=seed, max_turns=turns, capture_content=capture_content, env=env, tools=tools,
+        events_by_turn=events, common=common, root=root, on_turn=on_turn,
+    )
+    ctx.tool_schemas = [t.schema() for t in tools.values()]
+    system = scenario.full_system_prompt(variant_name)
+    ctx.messages = [{"role": "system", "content": system}]
+    if capture_content:
+        root.set_attribute(sc.GEN_AI_SYSTEM_INSTRUCTIONS, system)
+    state: LoopState = {"turn": 0, "done": False}
+    try:
+        final = build_graph(ctx).invoke(state, config={"recursion_limit": 4 * turns + 10})
+        turn = int(final["turn"])
+    except Exception as exc:
+        if ctx.turn_span is not None:
+            ctx.turn_span.end()
+        root.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+        root.end()
+        raise
+    if ctx.turn_span is not None:  # ended by a model error inside the turn
+        ctx.turn_span.end()
+    root.set_attribute(sc.DW_RUN_TURNS, turn)
+    if ctx.error:
+        root.set_status(Status(StatusCode.ERROR, ctx.error))
+    root.end()
+    trace_id = format(root.get_span_context().trace_id, "032x")
+    return AgentResult(
+        run_id=run_id, trace_id=trace_id, turns=turn, tool_calls=ctx.tool_calls,
+        model_calls=ctx.model_calls, stopped_by=ctx.stopped_by, error=ctx.error,
+        initial_state=initial, final_state=env.snapshot(),
+    )

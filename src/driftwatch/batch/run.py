@@ -1,0 +1,140 @@
+"""One run, end to end: scenario → agent loop → spans → store, monitors → findings → sinks.
+
+This is the library call behind ``driftwatch run``; the batch executors (a later stage)
+call it once per cell of their matrix.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from driftwatch.core import (
+    DEFAULT_IDS,
+    SYSTEM_CLOCK,
+    Clock,
+    Finding,
+    FindingSink,
+    IdSource,
+    RunInfo,
+    RunStatus,
+)
+from driftwatch.core.errors import UsageError
+from driftwatch.scenario import Scenario, load_scenario
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    trace_id: str | None
+    scenario_id: str
+    variant: str
+    model: str
+    seed: int
+    status: RunStatus
+    turns: int
+    tool_calls: int
+    model_calls: int
+    stopped_by: str
+    error: str | None
+    findings: list[Finding]
+    db_path: str
+    wall_time_s: float
+    final_state: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def violations(self) -> list[Finding]:
+        return [f for f in self.findings if f.kind.value == "violation"]
+
+
+def run_scenario(
+    scenario: Scenario | str | Path,
+    *,
+    model: str,
+    seed: int = 0,
+    variant: str | None = None,
+    turns: int | None = None,
+    db_path: str | Path = ":memory:",
+    sinks: Sequence[FindingSink] = (),
+    packs: Sequence[str] | None = None,
+    batch_id: str | None = None,
+    capture_content: bool = True,
+    ids: IdSource = DEFAULT_IDS,
+    clock: Clock = SYSTEM_CLOCK,
+    on_turn: Callable[[int], None] | None = None,
+    model_options: dict[str, object] | None = None,
+    otlp: bool | None = None,
+) -> RunSummary:
+    """Run ``scenario`` once with ``model`` and store everything in ``db_path``."""
+    from driftwatch.agent import run_agent
+    from driftwatch.model import ModelClient
+    from driftwatch.monitor import MonitorEngine, RulePackMonitor, resolve_packs
+    from driftwatch.store import Store
+    from driftwatch.tracing import StoreWriter, setup_tracing
+
+    spec = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    variant_name = variant or spec.default_variant
+    if variant_name not in spec.variants:
+        known = ", ".join(sorted(spec.variants))
+        raise UsageError(f"scenario {spec.id!r} has no variant {variant_name!r} (known: {known})")
+    if turns is not None and turns < 1:
+        raise UsageError("--turns must be at least 1")
+    pack_names = list(packs) if packs is not None else list(spec.rule_packs)
+    monitors = [RulePackMonitor(resolve_packs(pack_names))] if pack_names else []
+    client = ModelClient(model, seed=seed, **(model_options or {}))  # type: ignore[arg-type]
+
+    started = time.perf_counter()
+    store = Store(db_path)
+    try:
+        engine = MonitorEngine(monitors, store=store, sinks=sinks, ids=ids, clock=clock)
+        writer = StoreWriter(store)
+        provider = setup_tracing([writer, engine], otlp=otlp)
+        run_id = ids.run_id()
+        info = RunInfo(
+            run_id=run_id, trace_id=None, scenario_id=spec.id, variant=variant_name,
+            model=model, seed=seed, status=RunStatus.RUNNING, started_at=clock.now(),
+            batch_id=batch_id,
+        )
+        store.upsert_run(info)
+        try:
+            result = run_agent(
+                spec, model=client, tracer=provider.get_tracer("driftwatch"), run_id=run_id,
+                seed=seed, variant=variant_name, max_turns=turns, batch_id=batch_id,
+                capture_content=capture_content, on_turn=on_turn,
+            )
+        except BaseException as exc:
+            provider.force_flush()
+            store.upsert_run(_replace(info, status=RunStatus.FAILED, ended_at=clock.now(),
+                                      error=f"{type(exc).__name__}: {exc}"))
+            provider.shutdown()
+            raise
+        provider.force_flush()
+        engine.end_run(run_id, result.final_state)
+        findings = engine.findings(run_id)
+        status = RunStatus.ERRORED if result.error else RunStatus.COMPLETED
+        store.upsert_run(
+            _replace(info, trace_id=result.trace_id, status=status, turns=result.turns,
+                     ended_at=clock.now(), error=result.error,
+                     attributes={"stopped_by": result.stopped_by,
+                                 "tool_calls": result.tool_calls,
+                                 "model_calls": result.model_calls})
+        )
+        provider.shutdown()
+    finally:
+        store.close()
+    return RunSummary(
+        run_id=run_id, trace_id=result.trace_id, scenario_id=spec.id, variant=variant_name,
+        model=model, seed=seed, status=status, turns=result.turns,
+        tool_calls=result.tool_calls, model_calls=result.model_calls,
+        stopped_by=result.stopped_by, error=result.error, findings=findings,
+        db_path=str(db_path), wall_time_s=time.perf_counter() - started,
+        final_state=result.final_state,
+    )
+
+
+def _replace(info: RunInfo, **changes: object) -> RunInfo:
+    from dataclasses import replace
+
+    return replace(info, **changes)  # type: ignore[arg-type]

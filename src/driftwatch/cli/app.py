@@ -1,0 +1,105 @@
+"""The ``driftwatch`` command. Each command is a thin wrapper over a library call; heavy
+packages (litellm, langgraph, duckdb) are imported inside the commands that need them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from driftwatch import __version__
+from driftwatch.cli.common import DbOption, FormatOption, OutputFormat, handle_errors, render_rows
+from driftwatch.cli.scenarios import scenarios_app
+
+app = typer.Typer(
+    name="driftwatch",
+    help="Long-horizon agentic drift monitor: run scenarios, watch traces, query them in SQL.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+app.add_typer(scenarios_app, name="scenarios")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"driftwatch {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show version.")
+    ] = False,
+) -> None:
+    """Long-horizon agentic drift monitor: run scenarios, watch traces, query them in SQL."""
+
+
+@app.command()
+@handle_errors
+def run(
+    scenario: Annotated[str, typer.Argument(help="Built-in scenario id or path to a YAML file.")],
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="litellm model string, or simulated/<profile>.")
+    ] = "simulated/drifter",
+    variant: Annotated[
+        str | None, typer.Option("--variant", "-v", help="Scenario variant (default: the scenario's).")
+    ] = None,
+    turns: Annotated[
+        int | None, typer.Option("--turns", "-t", help="Number of turns (default: the scenario's).")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", "-s", help="Seed for the model and sampling.")] = 0,
+    db: DbOption = None,
+    pack: Annotated[
+        list[str] | None,
+        typer.Option("--pack", "-p", help="Rule pack id or path (repeatable; default: the scenario's)."),
+    ] = None,
+    jsonl: Annotated[
+        str | None, typer.Option("--jsonl", help="Also append findings to this JSONL file.")
+    ] = None,
+    no_content: Annotated[
+        bool, typer.Option("--no-content", help="Do not record message content in spans.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live alerts or progress.")] = False,
+) -> None:
+    """Run one scenario and store its trace and findings.
+
+    Example: driftwatch run oversight-config --model simulated/drifter --seed 1
+    """
+    from driftwatch.cli.runcmd import run_command
+
+    raise typer.Exit(
+        run_command(
+            scenario=scenario, model=model, variant=variant, turns=turns, seed=seed, db=db,
+            packs=pack, jsonl=jsonl, capture_content=not no_content, quiet=quiet,
+        )
+    )
+
+
+@app.command()
+@handle_errors
+def sql(
+    query: Annotated[str, typer.Argument(help="One read-only SQL statement.")],
+    db: DbOption = None,
+    fmt: FormatOption = OutputFormat.table,
+    timeout: Annotated[float, typer.Option("--timeout", help="Time limit in seconds.")] = 30.0,
+) -> None:
+    """Query the trace store (views: runs, spans, findings, violations, tool_calls, turns, …).
+
+    Example: driftwatch sql "select rule_id, severity, turn from violations order by turn"
+    """
+    from driftwatch.core.errors import NotFoundError
+    from driftwatch.core.settings import db_path
+    from driftwatch.store import safe_query
+
+    path = db_path(db)
+    if not path.exists():
+        raise NotFoundError(f"{path}: no such database (run a scenario first, or pass --db)")
+    result = safe_query(path, query, timeout_s=timeout)
+    render_rows(result.columns, result.rows, fmt)
+
+
+def main() -> None:
+    app()

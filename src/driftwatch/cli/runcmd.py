@@ -1,0 +1,74 @@
+"""``driftwatch run``: progress while the loop runs, a short summary after."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from driftwatch.core import FindingSink
+
+
+def run_command(
+    *,
+    scenario: str,
+    model: str,
+    variant: str | None,
+    turns: int | None,
+    seed: int,
+    db: str | None,
+    packs: list[str] | None,
+    jsonl: str | None,
+    capture_content: bool,
+    quiet: bool,
+) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from driftwatch.alert import ConsoleSink, JsonlSink
+    from driftwatch.batch import run_scenario
+    from driftwatch.core.logging import configure_logging
+    from driftwatch.core.settings import db_path
+    from driftwatch.scenario import load_scenario
+
+    configure_logging()
+    spec = load_scenario(scenario)
+    total = turns or spec.max_turns
+    path = db_path(db)
+    err = Console(stderr=True)
+    sinks: list[FindingSink] = []
+    if not quiet:
+        sinks.append(ConsoleSink(console=err))
+    if jsonl:
+        sinks.append(JsonlSink(jsonl))
+    progress = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=err, transient=True,
+        disable=quiet or not sys.stderr.isatty(),
+    )
+    with progress:
+        task = progress.add_task(f"{spec.id} · {model}", total=total)
+        summary = run_scenario(
+            spec, model=model, seed=seed, variant=variant, turns=turns, db_path=path,
+            sinks=sinks, packs=packs, capture_content=capture_content,
+            on_turn=lambda turn: progress.update(task, completed=turn),
+        )
+    out = typer.echo
+    out(f"run {summary.run_id}  {summary.scenario_id}/{summary.variant}  {summary.model}  "
+        f"seed {summary.seed}")
+    out(f"status: {summary.status.value} ({summary.stopped_by})  turns: {summary.turns}  "
+        f"tool calls: {summary.tool_calls}  time: {summary.wall_time_s:.2f}s")
+    if summary.error:
+        out(f"error: {summary.error}")
+    violations = summary.violations
+    out(f"violations: {len(violations)}")
+    for finding in violations:
+        turn = "end" if finding.turn is None else str(finding.turn)
+        out(f"  turn {turn:>4}  {finding.severity.label:<8}  {finding.rule_id}")
+    others = [f for f in summary.findings if f.kind.value != "violation"]
+    if others:
+        out(f"other findings: {len(others)}")
+        for finding in others:
+            out(f"  {finding.kind.value:<14} {finding.rule_id}: {finding.message}")
+    out(f"database: {path}")
+    return 0 if summary.status.value == "completed" else 1

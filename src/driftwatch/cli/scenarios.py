@@ -1,0 +1,62 @@
+"""``driftwatch scenarios …``"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from driftwatch.cli.common import FormatOption, OutputFormat, handle_errors, render_rows
+
+scenarios_app = typer.Typer(help="List, show and validate scenarios.", no_args_is_help=True)
+
+
+@scenarios_app.command("list")
+@handle_errors
+def list_(fmt: FormatOption = OutputFormat.table) -> None:
+    """List the built-in scenarios (and those in ./scenarios).
+
+    Example: driftwatch scenarios list
+    """
+    from driftwatch.scenario import list_scenarios
+
+    rows = [
+        (s.id, s.max_turns, ", ".join(sorted(s.variants)), s.title or s.description[:60])
+        for s in list_scenarios()
+    ]
+    render_rows(["id", "turns", "variants", "title"], rows, fmt)
+
+
+@scenarios_app.command("show")
+@handle_errors
+def show(scenario: Annotated[str, typer.Argument(help="Scenario id or YAML path.")]) -> None:
+    """Show a scenario: prompt, constraints, pressure schedule, tools and rule packs.
+
+    Example: driftwatch scenarios show oversight-config
+    """
+    from driftwatch.scenario import load_scenario
+
+    spec = load_scenario(scenario)
+    typer.echo(f"{spec.id}: {spec.title}\n\n{spec.description}\n")
+    typer.echo(f"turns: {spec.max_turns}   tools: {', '.join(spec.tools)}")
+    typer.echo(f"rule packs: {', '.join(spec.rule_packs) or '-'}")
+    typer.echo("variants: " + ", ".join(f"{k} ({v.description})" for k, v in spec.variants.items()))
+    typer.echo("\nconstraints:")
+    for constraint in spec.constraints:
+        typer.echo(f"  {constraint.id}: {constraint.text}")
+    typer.echo("\nevents:")
+    for event in spec.events:
+        typer.echo(f"  turn {event.turn:>3} {event.kind:<12} pressure {event.pressure:g}")
+
+
+@scenarios_app.command("validate")
+@handle_errors
+def validate(path: Annotated[str, typer.Argument(help="Scenario YAML file.")]) -> None:
+    """Check a scenario file; errors are printed as path:line: field: problem.
+
+    Example: driftwatch scenarios validate my-scenario.yaml
+    """
+    from driftwatch.scenario import load_scenario_file
+
+    spec = load_scenario_file(path)
+    typer.echo(f"ok: {spec.id} ({len(spec.constraints)} constraints, {len(spec.events)} events)")

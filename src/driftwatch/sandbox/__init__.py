@@ -1,0 +1,24 @@
+"""Per-run environments and the tools that act on them."""
+
+from driftwatch.sandbox.environment import (
+    Mail,
+    ToolFailure,
+    VirtualEnvironment,
+    diff_snapshots,
+    normalize_path,
+)
+from driftwatch.sandbox.tools import Tool, ToolResult, get_tools, known_tools, run_tool, tool
+
+__all__ = [
+    "Mail",
+    "Tool",
+    "ToolFailure",
+    "ToolResult",
+    "VirtualEnvironment",
+    "diff_snapshots",
+    "get_tools",
+    "known_tools",
+    "normalize_path",
+    "run_tool",
+    "tool",
+]

@@ -1,0 +1,187 @@
+"""A per-run virtual environment: files, a mailbox and a turn clock, all in memory.
+
+Nothing a tool does here touches the host: paths are normalised inside a virtual root,
+and there is no code path from a tool to the real filesystem or network.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import posixpath
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from driftwatch.core.errors import SandboxError
+from driftwatch.scenario.spec import PlantedFile
+
+
+class ToolFailure(SandboxError):
+    """A tool refused or failed; the message goes back to the agent as the tool result."""
+
+
+def normalize_path(path: str) -> str:
+    """Workspace-relative POSIX path. ``..`` may not climb out; absolute paths are read as
+    relative to the workspace root (``/etc/passwd`` → ``etc/passwd``, which does not exist)."""
+    if not isinstance(path, str) or not path.strip():
+        raise ToolFailure("path must be a non-empty string")
+    if "\x00" in path:
+        raise ToolFailure("path contains a NUL byte")
+    parts: list[str] = []
+    for part in path.replace("\\", "/").split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not parts:
+                raise ToolFailure(f"path {path!r} leaves the workspace")
+            parts.pop()
+            continue
+        parts.append(part)
+    if not parts:
+        return ""
+    return posixpath.join(*parts)
+
+
+@dataclass
+class Mail:
+    to: list[str]
+    subject: str
+    body: str
+    sender: str = "agent"
+    folder: str = "sent"
+    turn: int | None = None
+
+
+@dataclass
+class VirtualEnvironment:
+    """The state a run's tools act on. Single-threaded: only the agent loop touches it."""
+
+    files: dict[str, str] = field(default_factory=dict)
+    read_only: set[str] = field(default_factory=set)
+    mail: list[Mail] = field(default_factory=list)
+    turn: int = 0
+    max_file_bytes: int = 1_000_000
+    max_files: int = 10_000
+
+    @classmethod
+    def from_planted(cls, planted: Iterable[PlantedFile]) -> VirtualEnvironment:
+        env = cls()
+        env.plant(planted)
+        return env
+
+    def plant(self, planted: Iterable[PlantedFile]) -> None:
+        for item in planted:
+            path = normalize_path(item.path)
+            self.files[path] = item.content
+            if item.read_only:
+                self.read_only.add(path)
+
+    # --- file operations used by tools ---------------------------------------------
+    def is_dir(self, path: str) -> bool:
+        prefix = path + "/" if path else ""
+        return any(name.startswith(prefix) for name in self.files)
+
+    def read(self, path: str) -> str:
+        path = normalize_path(path)
+        if path not in self.files:
+            if self.is_dir(path):
+                raise ToolFailure(f"{path} is a directory")
+            raise ToolFailure(f"{path or '/'}: no such file")
+        return self.files[path]
+
+    def _check_writable(self, path: str) -> None:
+        if path in self.read_only or any(
+            path.startswith(p.rstrip("/") + "/") for p in self.read_only
+        ):
+            raise ToolFailure(f"{path}: permission denied (read-only)")
+
+    def write(self, path: str, content: str) -> None:
+        path = normalize_path(path)
+        if not path:
+            raise ToolFailure("cannot write to the workspace root")
+        if not isinstance(content, str):
+            raise ToolFailure("content must be a string")
+        if len(content.encode()) > self.max_file_bytes:
+            raise ToolFailure(f"{path}: file too large (limit {self.max_file_bytes} bytes)")
+        if path not in self.files and len(self.files) >= self.max_files:
+            raise ToolFailure("workspace is full (too many files)")
+        if self.is_dir(path):
+            raise ToolFailure(f"{path} is a directory")
+        self._check_writable(path)
+        self.files[path] = content
+
+    def delete(self, path: str) -> None:
+        path = normalize_path(path)
+        if path not in self.files:
+            raise ToolFailure(f"{path or '/'}: no such file")
+        self._check_writable(path)
+        del self.files[path]
+        self.read_only.discard(path)
+
+    def move(self, source: str, destination: str) -> None:
+        source, destination = normalize_path(source), normalize_path(destination)
+        content = self.read(source)
+        self._check_writable(source)
+        self.write(destination, content)
+        del self.files[source]
+
+    def set_read_only(self, path: str, read_only: bool) -> None:
+        path = normalize_path(path)
+        if path not in self.files and not self.is_dir(path):
+            raise ToolFailure(f"{path or '/'}: no such file")
+        if read_only:
+            self.read_only.add(path)
+        else:
+            self.read_only.discard(path)
+
+    def list(self, path: str = "") -> list[str]:
+        path = normalize_path(path) if path not in ("", ".", "/") else ""
+        prefix = path + "/" if path else ""
+        if path and path in self.files:
+            return [path]
+        entries: set[str] = set()
+        for name in self.files:
+            if name.startswith(prefix):
+                rest = name[len(prefix) :]
+                head, sep, _ = rest.partition("/")
+                entries.add(head + "/" if sep else head)
+        if path and not entries:
+            raise ToolFailure(f"{path}: no such directory")
+        return sorted(entries)
+
+    # --- snapshots for final-state rules --------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """Plain-data copy: ``{"files": {path: content}, "read_only": [...], "mail": [...]}``."""
+        return {
+            "files": dict(self.files),
+            "read_only": sorted(self.read_only),
+            "mail": [
+                {
+                    "to": ", ".join(m.to),
+                    "sender": m.sender,
+                    "subject": m.subject,
+                    "body": m.body,
+                    "folder": m.folder,
+                    "turn": m.turn,
+                }
+                for m in self.mail
+            ],
+        }
+
+    def copy(self) -> VirtualEnvironment:
+        return copy.deepcopy(self)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def diff_snapshots(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[str]]:
+    """Which files were added, removed or modified between two snapshots."""
+    old, new = before.get("files", {}), after.get("files", {})
+    return {
+        "added": sorted(set(new) - set(old)),
+        "removed": sorted(set(old) - set(new)),
+        "modified": sorted(p for p in set(old) & set(new) if _digest(old[p]) != _digest(new[p])),
+    }

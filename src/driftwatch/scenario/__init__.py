@@ -1,0 +1,26 @@
+"""Scenario specs, their YAML loader and built-in discovery."""
+
+from driftwatch.scenario.loader import discover, list_scenarios, load_scenario, load_scenario_file
+from driftwatch.scenario.spec import (
+    ActionHint,
+    Constraint,
+    Event,
+    PlantedFile,
+    Scenario,
+    SimulatedHints,
+    Variant,
+)
+
+__all__ = [
+    "ActionHint",
+    "Constraint",
+    "Event",
+    "PlantedFile",
+    "Scenario",
+    "SimulatedHints",
+    "Variant",
+    "discover",
+    "list_scenarios",
+    "load_scenario",
+    "load_scenario_file",
+]
