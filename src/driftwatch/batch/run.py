@@ -66,8 +66,14 @@ def run_scenario(
     on_turn: Callable[[int], None] | None = None,
     model_options: dict[str, object] | None = None,
     otlp: bool | None = None,
+    consumers: Sequence[object] = (),
 ) -> RunSummary:
-    """Run ``scenario`` once with ``model`` and store everything in ``db_path``."""
+    """Run ``scenario`` once with ``model`` and store everything in ``db_path``.
+
+    ``consumers`` receive every span record too (e.g. a ``RecordingConsumer`` in tests).
+    Raises :class:`UsageError` for a bad variant or turn count; a model that keeps failing
+    ends the run with status ``errored`` instead of raising.
+    """
     from driftwatch.agent import run_agent
     from driftwatch.model import ModelClient
     from driftwatch.monitor import MonitorEngine, RulePackMonitor, resolve_packs
@@ -90,7 +96,7 @@ def run_scenario(
     try:
         engine = MonitorEngine(monitors, store=store, sinks=sinks, ids=ids, clock=clock)
         writer = StoreWriter(store)
-        provider = setup_tracing([writer, engine], otlp=otlp)
+        provider = setup_tracing([writer, engine, *consumers], otlp=otlp)  # type: ignore[list-item]
         run_id = ids.run_id()
         info = RunInfo(
             run_id=run_id, trace_id=None, scenario_id=spec.id, variant=variant_name,

@@ -1,0 +1,20 @@
+"""Helpers for testing driftwatch and your own monitors: hand-made records, a recording
+consumer, comparable span dicts, a frozen clock and incrementing ids. The loopback fake
+OpenAI server is in :mod:`driftwatch.testing.fake_openai`."""
+
+from driftwatch.core import FrozenClock, SequentialIds
+from driftwatch.testing.records import (
+    VOLATILE_ATTRIBUTES,
+    RecordFactory,
+    RecordingConsumer,
+    span_dicts,
+)
+
+__all__ = [
+    "VOLATILE_ATTRIBUTES",
+    "FrozenClock",
+    "RecordFactory",
+    "RecordingConsumer",
+    "SequentialIds",
+    "span_dicts",
+]
