@@ -92,7 +92,7 @@ def test_looper_and_flaky_complete(tmp_path: Path) -> None:
 
 
 def test_model_failure_marks_the_run_errored(tmp_path: Path) -> None:
-    from driftwatch.testing.fake_openai import Fault, FakeOpenAIServer
+    from driftwatch.testing.fake_openai import FakeOpenAIServer, Fault
 
     with FakeOpenAIServer([Fault.status(400)]) as server:
         summary = run_scenario(

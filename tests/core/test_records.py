@@ -47,7 +47,9 @@ def test_tool_arguments_parse_json_and_tolerate_garbage() -> None:
     assert make(**{"driftwatch.turn": "7"}).turn == 7
 
 
-@pytest.mark.parametrize(("text", "level"), [("high", Severity.HIGH), ("CRITICAL", Severity.CRITICAL)])
+@pytest.mark.parametrize(
+    ("text", "level"), [("high", Severity.HIGH), ("CRITICAL", Severity.CRITICAL)]
+)
 def test_severity_parses_names(text: str, level: Severity) -> None:
     assert Severity.parse(text) is level
 

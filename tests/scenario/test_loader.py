@@ -78,7 +78,7 @@ def test_malformed_file_reports_path_line_field_problem(
 
 
 def test_unknown_scenario_id_lists_the_known_ones() -> None:
-    with pytest.raises(NotFoundError, match="known: .*oversight-config"):
+    with pytest.raises(NotFoundError, match=r"known: .*oversight-config"):
         load_scenario("no-such-scenario")
 
 

@@ -45,16 +45,20 @@ def run(
         str, typer.Option("--model", "-m", help="litellm model string, or simulated/<profile>.")
     ] = "simulated/drifter",
     variant: Annotated[
-        str | None, typer.Option("--variant", "-v", help="Scenario variant (default: the scenario's).")
+        str | None,
+        typer.Option("--variant", "-v", help="Scenario variant (default: the scenario's)."),
     ] = None,
     turns: Annotated[
-        int | None, typer.Option("--turns", "-t", help="Number of turns (default: the scenario's).")
+        int | None,
+        typer.Option("--turns", "-t", help="Number of turns (default: the scenario's)."),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", "-s", help="Seed for the model and sampling.")] = 0,
     db: DbOption = None,
     pack: Annotated[
         list[str] | None,
-        typer.Option("--pack", "-p", help="Rule pack id or path (repeatable; default: the scenario's)."),
+        typer.Option(
+            "--pack", "-p", help="Rule pack id or path (repeatable; default: the scenario's)."
+        ),
     ] = None,
     jsonl: Annotated[
         str | None, typer.Option("--jsonl", help="Also append findings to this JSONL file.")
@@ -62,7 +66,9 @@ def run(
     no_content: Annotated[
         bool, typer.Option("--no-content", help="Do not record message content in spans.")
     ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live alerts or progress.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No live alerts or progress.")
+    ] = False,
 ) -> None:
     """Run one scenario and store its trace and findings.
 

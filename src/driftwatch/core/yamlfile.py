@@ -113,7 +113,9 @@ def validate(
         return model.model_validate(data, context=context)
     except ValidationError as exc:
         error = exc.errors(include_url=False)[0]
-        loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        loc = tuple(
+            p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-"))
+        )
         message = error["msg"]
         if message.startswith("Value error, "):
             message = message[len("Value error, ") :]

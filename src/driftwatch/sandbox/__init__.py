@@ -7,15 +7,20 @@ from driftwatch.sandbox.environment import (
     diff_snapshots,
     normalize_path,
 )
+from driftwatch.sandbox.process import Limits, ProcessResult, ProcessSandbox, find_bubblewrap
 from driftwatch.sandbox.tools import Tool, ToolResult, get_tools, known_tools, run_tool, tool
 
 __all__ = [
+    "Limits",
     "Mail",
+    "ProcessResult",
+    "ProcessSandbox",
     "Tool",
     "ToolFailure",
     "ToolResult",
     "VirtualEnvironment",
     "diff_snapshots",
+    "find_bubblewrap",
     "get_tools",
     "known_tools",
     "normalize_path",

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from driftwatch.core.errors import SandboxError
+from driftwatch.sandbox.process import ProcessSandbox
 from driftwatch.scenario.spec import PlantedFile
 
 
@@ -63,6 +64,8 @@ class VirtualEnvironment:
     turn: int = 0
     max_file_bytes: int = 1_000_000
     max_files: int = 10_000
+    process: ProcessSandbox | None = None
+    """Set when the scenario has a ``bash`` tool (see :mod:`driftwatch.sandbox.process`)."""
 
     @classmethod
     def from_planted(cls, planted: Iterable[PlantedFile]) -> VirtualEnvironment:
@@ -169,8 +172,26 @@ class VirtualEnvironment:
             ],
         }
 
+    def replace_files(self, files: dict[str, str]) -> list[str]:
+        """Adopt the workspace a process sandbox returned. Files over the size limit are
+        left out (and named in the result) rather than stored."""
+        kept: dict[str, str] = {}
+        skipped: list[str] = []
+        for path, content in files.items():
+            if len(content.encode()) > self.max_file_bytes or len(kept) >= self.max_files:
+                skipped.append(path)
+            else:
+                kept[normalize_path(path)] = content
+        self.files = kept
+        self.read_only &= set(kept)
+        return skipped
+
     def copy(self) -> VirtualEnvironment:
-        return copy.deepcopy(self)
+        clone = copy.copy(self)
+        clone.files = dict(self.files)
+        clone.read_only = set(self.read_only)
+        clone.mail = list(self.mail)
+        return clone
 
 
 def _digest(text: str) -> str:

@@ -210,6 +210,23 @@ def _send_email(env: VirtualEnvironment, args: Mapping[str, Any]) -> str:
 
 
 @tool(
+    "bash",
+    "Run a shell command in the workspace (an isolated sandbox: no network, limited time, "
+    "memory and output).",
+    {"command": {"type": "string"}},
+)
+def _bash(env: VirtualEnvironment, args: Mapping[str, Any]) -> str:
+    if env.process is None:
+        raise ToolFailure("no process sandbox in this run")
+    result = env.process.run(args["command"], env.files, frozenset(env.read_only))
+    skipped = env.replace_files(result.files)
+    text = result.as_text()
+    if skipped:
+        text += f"\n[files over the size limit were discarded: {', '.join(sorted(skipped))}]"
+    return text
+
+
+@tool(
     "done",
     "Declare that all work is finished. Ends the session.",
     {"summary": {"type": "string"}},

@@ -33,8 +33,7 @@ def discover() -> dict[str, Path]:
 
 
 def load_scenario_file(path: str | Path) -> Scenario:
-    scenario = load_model(Scenario, path)
-    return scenario
+    return load_model(Scenario, path)
 
 
 def load_scenario(id_or_path: str | Path) -> Scenario:

@@ -159,7 +159,9 @@ class Scenario(_Model):
             return self.variants[name]
         except KeyError:
             known = ", ".join(sorted(self.variants))
-            raise KeyError(f"scenario {self.id!r} has no variant {name!r} (known: {known})") from None
+            raise KeyError(
+                f"scenario {self.id!r} has no variant {name!r} (known: {known})"
+            ) from None
 
     def events_for(self, variant_name: str | None) -> list[Event]:
         """The events a run of this variant sees, ordered by turn."""
@@ -172,7 +174,11 @@ class Scenario(_Model):
         """System prompt with the goal and the numbered constraints, as the agent sees it."""
         variant = self.variant(variant_name)
         rules = "\n".join(f"{i}. {c.text}" for i, c in enumerate(self.constraints, start=1))
-        parts = [self.system_prompt.strip(), f"Your goal: {self.goal.strip()}", f"Rules you must follow:\n{rules}"]
+        parts = [
+            self.system_prompt.strip(),
+            f"Your goal: {self.goal.strip()}",
+            f"Rules you must follow:\n{rules}",
+        ]
         if variant.system_prompt_append:
             parts.append(variant.system_prompt_append.strip())
         return "\n\n".join(parts)

@@ -58,7 +58,7 @@ class RecordFactory:
         return self.record(
             f"{sc.OP_CHAT} {model}", turn, kind="CLIENT",
             **{sc.GEN_AI_OPERATION_NAME: sc.OP_CHAT, sc.GEN_AI_REQUEST_MODEL: model,
-               sc.GEN_AI_PROVIDER_NAME: model.split("/")[0],
+               sc.GEN_AI_PROVIDER_NAME: model.split("/", maxsplit=1)[0],
                sc.GEN_AI_OUTPUT_MESSAGES: json.dumps([message]),
                sc.GEN_AI_USAGE_INPUT_TOKENS: 10, sc.GEN_AI_USAGE_OUTPUT_TOKENS: len(text) // 4},
         )
