@@ -170,8 +170,7 @@ def _agent(ctx: RunContext, state: LoopState) -> LoopState:
             sc.GEN_AI_REQUEST_MODEL: model_name,
         }
     )
-    if ctx.model.seed is not None:
-        attributes[sc.GEN_AI_REQUEST_SEED] = ctx.model.seed
+    attributes[sc.GEN_AI_REQUEST_SEED] = ctx.seed
     if ctx.capture_content:
         attributes[sc.GEN_AI_INPUT_MESSAGES] = dumps(ctx.messages)
     span = ctx.child_span(f"{sc.OP_CHAT} {model_name}", SpanKind.CLIENT, attributes)

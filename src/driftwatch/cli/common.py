@@ -85,5 +85,8 @@ def render_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: Outp
         table = Table(*columns, show_lines=False)
         for row in rows:
             table.add_row(*(Text(_cell(v)) for v in row))
-        Console(soft_wrap=False).print(table)
+        # on a terminal fit the screen; in a pipe or file never wrap cells
+        width = None if sys.stdout.isatty() else 100_000
+        Console(width=width).print(table)
+        sys.stdout.flush()
         typer.echo(f"{len(rows)} row{'s' if len(rows) != 1 else ''}", err=True)

@@ -1,7 +1,7 @@
 """The monitor contract, written once.
 
-A monitor reads the :class:`SpanRecord`\\ s of one run, in order, and returns
-:class:`Finding`\\ s. The rules every implementation may rely on and must keep:
+A monitor reads the span records of one run, in order, and returns findings. The rules
+every implementation may rely on and must keep:
 
 - **Thread.** The engine calls ``observe``/``observe_batch`` and ``end_run`` from its one
   worker thread, never concurrently, never from the agent's thread. A monitor used
@@ -17,6 +17,8 @@ A monitor reads the :class:`SpanRecord`\\ s of one run, in order, and returns
   by the monitor itself as ``monitor_error`` findings with a precise rule id.
 - **Blocking.** Evaluation sits between the agent and its alerts: no long I/O (no
   network calls without a short timeout). Records and ``final_state`` are read-only.
+- **Resources.** A monitor holding resources (a DuckDB connection) may define
+  ``close()``; the engine calls it once from its own ``close``, after the last batch.
 """
 
 from __future__ import annotations
@@ -28,7 +30,10 @@ from driftwatch.core.clock import SYSTEM_CLOCK, Clock
 from driftwatch.core.ids import DEFAULT_IDS, IdSource
 from driftwatch.core.records import Finding, FindingKind, Severity, SpanRecord
 
-__all__ = ["BaseMonitor", "BatchObserver", "Monitor"]
+__all__ = ["MONITOR_ERROR_SEVERITY", "BaseMonitor", "BatchObserver", "Monitor", "error_finding"]
+
+# A monitor that cannot evaluate is a blind spot in the safety net: worth a look, not a page.
+MONITOR_ERROR_SEVERITY = Severity.HIGH
 
 
 @runtime_checkable
@@ -63,6 +68,40 @@ class BatchObserver(Protocol):
     def observe_batch(
         self, records_by_run: Mapping[str, Sequence[SpanRecord]]
     ) -> Mapping[str, Sequence[Finding]]: ...
+
+
+def error_finding(
+    *,
+    monitor_name: str,
+    monitor_spec: dict[str, Any],
+    run_id: str,
+    rule_id: str,
+    error_type: str,
+    error: str,
+    phase: str,
+    ids: IdSource,
+    clock: Clock,
+    trace_id: str | None = None,
+    turn: int | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> Finding:
+    """A ``monitor_error`` finding: the monitor (or one of its rules) could not evaluate.
+    ``phase`` is ``observe`` or ``end_run``; ``details`` are added to the evidence."""
+    return Finding(
+        finding_id=ids.finding_id(),
+        run_id=run_id,
+        trace_id=trace_id,
+        span_id=None,
+        turn=turn,
+        monitor=monitor_name,
+        rule_id=rule_id,
+        kind=FindingKind.MONITOR_ERROR,
+        severity=MONITOR_ERROR_SEVERITY,
+        message=f"{rule_id} could not be evaluated: {error_type}: {error}"[:1000],
+        evidence={"error_type": error_type, "error": error, "phase": phase, **(details or {})},
+        detected_at=clock.now(),
+        monitor_spec=monitor_spec,
+    )
 
 
 class BaseMonitor:
@@ -100,6 +139,9 @@ class BaseMonitor:
     def end_run(self, run_id: str, final_state: Mapping[str, Any] | None) -> Sequence[Finding]:
         return ()
 
+    def close(self) -> None:
+        return None
+
     def finding(
         self,
         *,
@@ -134,4 +176,30 @@ class BaseMonitor:
             evidence=dict(evidence or {}),
             detected_at=self.clock.now(),
             monitor_spec=self.spec,
+        )
+
+    def error_finding(
+        self,
+        *,
+        run_id: str,
+        rule_id: str,
+        error_type: str,
+        error: str,
+        phase: str,
+        trace_id: str | None = None,
+        turn: int | None = None,
+    ) -> Finding:
+        """A ``monitor_error`` finding from this monitor (see :func:`error_finding`)."""
+        return error_finding(
+            monitor_name=self.monitor_name,
+            monitor_spec=self.spec,
+            run_id=run_id,
+            rule_id=rule_id,
+            error_type=error_type,
+            error=error,
+            phase=phase,
+            ids=self.ids,
+            clock=self.clock,
+            trace_id=trace_id,
+            turn=turn,
         )

@@ -35,7 +35,7 @@ from driftwatch.core.errors import NotFoundError, SpecError
 from driftwatch.core.records import FindingKind, Severity
 from driftwatch.core.resources import builtin_dir
 from driftwatch.core.yamlfile import Loc, line_for, load_yaml, validate
-from driftwatch.store.predicates import validate_predicate
+from driftwatch.store import validate_predicate
 
 __all__ = [
     "FinalStateCheck",
@@ -121,8 +121,14 @@ class RulePack(BaseModel):
 
     @property
     def spec_ref(self) -> str:
-        """How a monitor spec records this pack: its file, else its id."""
-        return self._source or self.pack
+        """How a monitor spec records this pack: the id of a built-in pack (portable
+        across machines), else the file it came from, else the id."""
+        if self._source is None:
+            return self.pack
+        builtin = builtin_dir("monitors")
+        if builtin is not None and Path(self._source).resolve().parent == builtin.resolve():
+            return self.pack
+        return self._source
 
     def applies_to(self, scenario_id: str | None) -> bool:
         return self.scenarios is None or (scenario_id is not None and scenario_id in self.scenarios)
@@ -139,7 +145,9 @@ def _check_ids(
         where = f"{path}:{line_for(lines, ('pack',))}"
         if pack.pack in seen_packs:
             raise SpecError(
-                path, line_for(lines, ("pack",)), "pack",
+                path,
+                line_for(lines, ("pack",)),
+                "pack",
                 f"duplicate pack id {pack.pack!r} (also in {seen_packs[pack.pack]})",
             )
         seen_packs[pack.pack] = where
@@ -153,7 +161,9 @@ def _check_ids(
                 line = line_for(lines, loc)
                 if item.id in seen_ids:
                     raise SpecError(
-                        path, line, f"{section}[{index}].id",
+                        path,
+                        line,
+                        f"{section}[{index}].id",
                         f"duplicate rule id {item.id!r} (also in {seen_ids[item.id]})",
                     )
                 seen_ids[item.id] = f"{path}:{line}"

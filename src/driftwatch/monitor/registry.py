@@ -24,9 +24,11 @@ from typing import Any, TypeVar
 
 from driftwatch.core.errors import NotFoundError
 from driftwatch.core.logging import get_logger
+from driftwatch.monitor.base import Monitor
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "Registry",
     "create_monitor",
     "monitor",
     "registered_monitors",
@@ -39,35 +41,34 @@ ENTRY_POINT_GROUP = "driftwatch.monitors"
 
 log = get_logger(__name__)
 
-_registry: dict[str, Callable[..., Any]] = {}
-_lock = threading.Lock()
-_entry_points_loaded = False
-
 
 def spec_value(value: Any) -> Any:
     """A JSON-safe copy of a creation argument. Objects may offer a ``spec_ref`` attribute
     (a rule pack gives its file path) to say how they should be recorded."""
+    result: Any
     if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, enum.Enum):
-        return spec_value(value.value)
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    if isinstance(value, Mapping):
-        return {str(key): spec_value(item) for key, item in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [spec_value(item) for item in value]
-    ref = getattr(value, "spec_ref", None)
-    if ref is not None and ref is not value:
-        return spec_value(ref)
-    return repr(value)
+        result = value
+    elif isinstance(value, enum.Enum):
+        result = spec_value(value.value)
+    elif isinstance(value, os.PathLike):
+        result = os.fspath(value)
+    elif isinstance(value, Mapping):
+        result = {str(key): spec_value(item) for key, item in value.items()}
+    elif isinstance(value, list | tuple | set | frozenset):
+        result = [spec_value(item) for item in value]
+    elif getattr(value, "spec_ref", None) not in (None, value):
+        result = spec_value(value.spec_ref)
+    else:
+        result = repr(value)
+    return result
 
 
-def _bound_args(signature: inspect.Signature, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+def _bound_args(
+    signature: inspect.Signature, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> dict[str, Any]:
     try:
         bound = signature.bind(*args, **kwargs)
-    except TypeError:
-        # the call itself is about to fail with a clearer message
+    except TypeError:  # the call itself is about to fail with a clearer message
         return {}
     bound.apply_defaults()
     out: dict[str, Any] = {}
@@ -75,6 +76,9 @@ def _bound_args(signature: inspect.Signature, args: tuple[Any, ...], kwargs: dic
         kind = signature.parameters[key].kind
         if kind is inspect.Parameter.VAR_KEYWORD:
             out.update({str(k): spec_value(v) for k, v in value.items()})
+        elif kind is inspect.Parameter.VAR_POSITIONAL:
+            if value:  # object.__init__'s "*args" is noise when empty
+                out[key] = spec_value(value)
         else:
             out[key] = spec_value(value)
     return out
@@ -86,98 +90,119 @@ def _set_identity(instance: Any, name: str, spec: dict[str, Any]) -> None:
         if not getattr(instance, "name", ""):
             instance.name = name
     except (AttributeError, TypeError):  # e.g. a frozen or slotted object
-        log.debug("cannot attach a spec to the monitor", monitor=name)
+        log.debug("cannot attach a spec", name=name)
 
 
-def _wrap_class(cls: type[Any], name: str) -> type[Any]:
-    original_init = cls.__init__
-    signature = inspect.signature(original_init)
+class Registry:
+    """Name → class or factory, with spec recording and lazy entry-point loading.
 
-    @functools.wraps(original_init)
-    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:  # noqa: N807
-        original_init(self, *args, **kwargs)
-        # a registered subclass runs its own wrapper last, so its name wins
-        if type(self) is cls or not _registered_class(type(self)):
-            spec = {"name": name, "args": _bound_args(signature, (self, *args), kwargs)}
-            spec["args"].pop(next(iter(signature.parameters), "self"), None)
-            _set_identity(self, name, spec)
+    (The same class serves ``@sink`` in :mod:`driftwatch.alert.registry`.)
+    """
 
-    cls.__init__ = __init__  # type: ignore[misc]
-    if not cls.__dict__.get("name"):
-        cls.name = name
-    cls.__driftwatch_registered__ = name
-    return cls
+    def __init__(self, kind: str, group: str) -> None:
+        self.kind = kind
+        self.group = group
+        self._entries: dict[str, Callable[..., Any]] = {}
+        self._lock = threading.Lock()
+        self._entry_points_loaded = False
+
+    def register(self, name: str, obj: F) -> F:
+        """Register ``obj`` (class or factory) under ``name``; return the spec-recording
+        version. Registering a name again replaces it (re-imports in a notebook)."""
+        wrapped = self._wrap_class(obj, name) if isinstance(obj, type) else self._wrap(obj, name)
+        with self._lock:
+            self._entries[name] = wrapped
+        return wrapped  # type: ignore[return-value]
+
+    def decorator(self, name: str) -> Callable[[F], F]:
+        def decorate(obj: F) -> F:
+            return self.register(name, obj)
+
+        return decorate
+
+    def entries(self) -> dict[str, Callable[..., Any]]:
+        """Name → factory, including entry-point plugins."""
+        self._load_entry_points()
+        with self._lock:
+            return dict(self._entries)
+
+    def create(self, name: str, args: dict[str, Any]) -> Any:
+        with self._lock:
+            factory = self._entries.get(name)
+        if factory is None:
+            factory = self.entries().get(name)
+        if factory is None:
+            names = ", ".join(sorted(self.entries())) or "none"
+            raise NotFoundError(f"unknown {self.kind} {name!r} (known: {names})")
+        return factory(**args)
+
+    @staticmethod
+    def _wrap_class(target: type[Any], name: str) -> type[Any]:
+        original_init = target.__init__
+        signature = inspect.signature(original_init)
+        self_name = next(iter(signature.parameters), "self")
+
+        @functools.wraps(original_init)
+        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+            original_init(self, *args, **kwargs)
+            # a registered subclass runs its own wrapper last, so its name wins
+            if type(self) is target or "__driftwatch_registered__" not in type(self).__dict__:
+                bound = _bound_args(signature, (self, *args), kwargs)
+                bound.pop(self_name, None)
+                _set_identity(self, name, {"name": name, "args": bound})
+
+        target.__init__ = __init__
+        if not target.__dict__.get("name"):
+            target.name = name
+        target.__driftwatch_registered__ = name
+        return target
+
+    @staticmethod
+    def _wrap(factory: Callable[..., Any], name: str) -> Callable[..., Any]:
+        signature = inspect.signature(factory)
+
+        @functools.wraps(factory)
+        def create(*args: Any, **kwargs: Any) -> Any:
+            instance = factory(*args, **kwargs)
+            spec = {"name": name, "args": _bound_args(signature, args, kwargs)}
+            _set_identity(instance, name, spec)
+            return instance
+
+        return create
+
+    def _load_entry_points(self) -> None:
+        with self._lock:
+            if self._entry_points_loaded:
+                return
+            self._entry_points_loaded = True
+        for entry in entry_points(group=self.group):
+            try:
+                obj = entry.load()
+            except Exception as exc:  # a broken plugin must not break the others
+                log.warning(
+                    "cannot load entry point", group=self.group, name=entry.name, error=str(exc)
+                )
+                continue
+            with self._lock:
+                known = entry.name in self._entries
+            if not known and callable(obj):
+                self.register(entry.name, obj)
 
 
-def _registered_class(cls: type[Any]) -> bool:
-    return "__driftwatch_registered__" in cls.__dict__
-
-
-def _wrap_function(factory: Callable[..., Any], name: str) -> Callable[..., Any]:
-    signature = inspect.signature(factory)
-
-    @functools.wraps(factory)
-    def create(*args: Any, **kwargs: Any) -> Any:
-        instance = factory(*args, **kwargs)
-        _set_identity(instance, name, {"name": name, "args": _bound_args(signature, args, kwargs)})
-        return instance
-
-    return create
-
-
-def register(name: str, obj: F) -> F:
-    """Register ``obj`` (class or factory) under ``name``; return the spec-recording
-    version. Registering the same name twice replaces the earlier entry (re-imports in a
-    notebook), with a debug log line."""
-    wrapped = _wrap_class(obj, name) if isinstance(obj, type) else _wrap_function(obj, name)
-    with _lock:
-        if name in _registry and _registry[name] is not wrapped:
-            log.debug("monitor re-registered", monitor=name)
-        _registry[name] = wrapped
-    return wrapped  # type: ignore[return-value]
+_monitors = Registry("monitor", ENTRY_POINT_GROUP)
 
 
 def monitor(name: str) -> Callable[[F], F]:
     """Class or factory decorator: ``@monitor("rule_pack")``."""
-
-    def decorate(obj: F) -> F:
-        return register(name, obj)
-
-    return decorate
-
-
-def _load_entry_points() -> None:
-    global _entry_points_loaded  # noqa: PLW0603 - the registry is process-wide by nature
-    with _lock:
-        if _entry_points_loaded:
-            return
-        _entry_points_loaded = True
-    for entry in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            obj = entry.load()
-        except Exception as exc:  # a broken plugin must not break the others
-            log.warning("cannot load monitor entry point", entry_point=entry.name, error=str(exc))
-            continue
-        with _lock:
-            known = entry.name in _registry
-        if not known and callable(obj):
-            register(entry.name, obj)
+    return _monitors.decorator(name)
 
 
 def registered_monitors() -> dict[str, Callable[..., Any]]:
     """Name → factory, including entry-point monitors."""
-    _load_entry_points()
-    with _lock:
-        return dict(_registry)
+    return _monitors.entries()
 
 
-def create_monitor(name: str, /, **args: Any) -> Any:
+def create_monitor(name: str, /, **args: Any) -> Monitor:
     """Build a registered monitor by name; unknown names raise :class:`NotFoundError`."""
-    with _lock:
-        factory = _registry.get(name)
-    if factory is None:
-        factory = registered_monitors().get(name)
-    if factory is None:
-        names = ", ".join(sorted(registered_monitors())) or "none"
-        raise NotFoundError(f"unknown monitor {name!r} (known: {names})")
-    return factory(**args)
+    created: Monitor = _monitors.create(name, args)
+    return created

@@ -1,0 +1,277 @@
+"""The rule-pack monitor: SQL predicates over each span, final-state checks after a run.
+
+All rules of all packs are evaluated on a micro-batch with one query
+(:class:`~driftwatch.store.predicates.PredicateEvaluator`), whatever the number of runs in
+it; matches are then grouped per run and filtered by each pack's ``scenarios``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from driftwatch.core import semconv as sc
+from driftwatch.core.errors import UsageError
+from driftwatch.core.records import Finding, SpanRecord
+from driftwatch.monitor.base import BaseMonitor
+from driftwatch.monitor.evidence import (
+    record_columns,
+    safe_format,
+    truncate_strings,
+    truncate_text,
+)
+from driftwatch.monitor.packfile import (
+    FinalStateCheck,
+    Rule,
+    RulePack,
+    builtin_pack_paths,
+    discover_packs,
+    load_rule_pack,
+    load_rule_packs,
+    resolve_packs,
+)
+from driftwatch.monitor.registry import monitor
+from driftwatch.store import FinalStateEvaluator, PredicateEvaluator
+
+__all__ = [
+    "FinalStateCheck",
+    "Rule",
+    "RulePack",
+    "RulePackMonitor",
+    "builtin_pack_paths",
+    "discover_packs",
+    "load_rule_pack",
+    "load_rule_packs",
+    "resolve_packs",
+]
+
+
+@dataclass(slots=True)
+class _RunState:
+    scenario_id: str | None = None
+    trace_id: str | None = None
+    last_turn: int | None = None
+    errored_rules: set[str] = field(default_factory=set)
+
+
+def _scenario_of(record: SpanRecord) -> str | None:
+    value = record.attributes.get(sc.DW_SCENARIO_ID) or record.resource.get(sc.DW_SCENARIO_ID)
+    return str(value) if value else None
+
+
+@monitor("rule_pack")
+class RulePackMonitor(BaseMonitor):
+    """Evaluates rule packs. ``packs`` are loaded packs, pack ids or paths; none given
+    means every discoverable pack (built-in and ``./monitors``).
+
+    Findings: ``violation`` (or the rule's ``kind``) per matching span; after the run, one
+    per final-state expectation that is false; ``monitor_error`` once per run for a rule
+    whose SQL fails at runtime (the other rules are still evaluated).
+    """
+
+    def __init__(self, packs: Sequence[RulePack | str | Path] = ()) -> None:
+        self.packs = self._resolve(packs)
+        self._rules: dict[str, tuple[Rule, RulePack]] = {}
+        self._checks: dict[str, tuple[FinalStateCheck, RulePack]] = {}
+        for pack in self.packs:
+            for rule in pack.rules:
+                self._claim(rule.id, pack)
+                self._rules[rule.id] = (rule, pack)
+            for check in pack.final_state:
+                self._claim(check.id, pack)
+                self._checks[check.id] = (check, pack)
+        self._rule_order = {rule_id: n for n, rule_id in enumerate(self._rules)}
+        self._predicates = (
+            PredicateEvaluator({rule_id: rule.when for rule_id, (rule, _) in self._rules.items()})
+            if self._rules
+            else None
+        )
+        self._final_state = (
+            FinalStateEvaluator(
+                {check_id: check.expect for check_id, (check, _) in self._checks.items()}
+            )
+            if self._checks
+            else None
+        )
+        self._runs: dict[str, _RunState] = {}
+
+    @staticmethod
+    def _resolve(packs: Sequence[RulePack | str | Path]) -> list[RulePack]:
+        if not packs:
+            return list(discover_packs().values())
+        given = [item for item in packs if isinstance(item, RulePack)]
+        named = [item for item in packs if not isinstance(item, RulePack)]
+        return given + (resolve_packs(named) if named else [])
+
+    def _claim(self, rule_id: str, pack: RulePack) -> None:
+        owner = self._rules.get(rule_id) or self._checks.get(rule_id)
+        if owner is not None:
+            raise UsageError(
+                f"rule id {rule_id!r} is defined in pack {owner[1].pack!r} and in {pack.pack!r}"
+            )
+
+    def close(self) -> None:
+        """Release the predicate evaluator's DuckDB connection."""
+        if self._predicates is not None:
+            self._predicates.close()
+            self._predicates = None
+
+    @property
+    def rule_count(self) -> int:
+        return len(self._rules) + len(self._checks)
+
+    def _state(self, run_id: str) -> _RunState:
+        state = self._runs.get(run_id)
+        if state is None:
+            state = self._runs[run_id] = _RunState()
+        return state
+
+    # --- per span ---------------------------------------------------------------------
+
+    def observe(self, run_id: str, records: Sequence[SpanRecord]) -> Sequence[Finding]:
+        return self.observe_batch({run_id: records}).get(run_id, ())
+
+    def observe_batch(
+        self, records_by_run: Mapping[str, Sequence[SpanRecord]]
+    ) -> Mapping[str, Sequence[Finding]]:
+        flat: list[SpanRecord] = []
+        owners: list[str] = []
+        for run_id, records in records_by_run.items():
+            state = self._state(run_id)
+            for record in records:
+                state.scenario_id = state.scenario_id or _scenario_of(record)
+                state.trace_id = state.trace_id or record.trace_id
+                if record.turn is not None:
+                    state.last_turn = max(record.turn, state.last_turn or record.turn)
+            flat.extend(records)
+            owners.extend([run_id] * len(records))
+        results: dict[str, list[Finding]] = {run_id: [] for run_id in records_by_run}
+        if self._predicates is None or not flat:
+            return results
+        matches, errors = self._predicates.evaluate(flat)
+        columns: dict[int, dict[str, Any]] = {}  # one span may match several rules
+        for index, rule_id in sorted(matches, key=lambda m: (m[0], self._rule_order[m[1]])):
+            record, run_id = flat[index], owners[index]
+            rule, pack = self._rules[rule_id]
+            if pack.applies_to(_scenario_of(record) or self._runs[run_id].scenario_id):
+                if index not in columns:
+                    columns[index] = record_columns(record)
+                results[run_id].append(self._violation(run_id, record, columns[index], rule, pack))
+        for rule_id, error in errors.items():
+            rule, pack = self._rules[rule_id]
+            for run_id in records_by_run:
+                state = self._runs[run_id]
+                if rule_id in state.errored_rules or not pack.applies_to(state.scenario_id):
+                    continue
+                state.errored_rules.add(rule_id)
+                results[run_id].append(
+                    self.error_finding(
+                        run_id=run_id,
+                        rule_id=rule_id,
+                        error_type="RuleEvaluationError",
+                        error=error,
+                        phase="observe",
+                        trace_id=state.trace_id,
+                    )
+                )
+        return results
+
+    def _violation(
+        self,
+        run_id: str,
+        record: SpanRecord,
+        columns: Mapping[str, Any],
+        rule: Rule,
+        pack: RulePack,
+    ) -> Finding:
+        values = {"rule_id": rule.id, "pack": pack.pack, **columns}
+        if rule.message:
+            message = safe_format(rule.message, values)
+        else:
+            message = rule.description or f"rule {rule.id} matched span {record.name}"
+        result = columns["tool_result"]
+        if result is not None and not isinstance(result, str):
+            result = str(result)
+        return self.finding(
+            run_id=run_id,
+            rule_id=rule.id,
+            kind=rule.kind,
+            severity=rule.severity,
+            message=message,
+            record=record,
+            evidence={
+                "pack": pack.pack,
+                "description": rule.description,
+                "predicate": rule.when,
+                "span_name": record.name,
+                "tool_name": record.tool_name,
+                "tool_arguments": truncate_strings(columns["tool_arguments"]),
+                "tool_result": truncate_text(result) if result is not None else None,
+            },
+        )
+
+    # --- after the run ----------------------------------------------------------------
+
+    def end_run(self, run_id: str, final_state: Mapping[str, Any] | None) -> Sequence[Finding]:
+        state = self._runs.pop(run_id, None) or _RunState()
+        if final_state is None or self._final_state is None:
+            return ()
+        scenario_id = state.scenario_id or final_state.get("scenario_id")
+        applicable = [
+            (check, pack)
+            for check, pack in self._checks.values()
+            if pack.applies_to(str(scenario_id) if scenario_id else None)
+        ]
+        if not applicable:
+            return ()
+        outcomes = self._final_state.evaluate(final_state)
+        findings: list[Finding] = []
+        for check, pack in applicable:
+            holds, error = outcomes.get(check.id, (None, "no result for this expectation"))
+            if error:
+                findings.append(
+                    self.error_finding(
+                        run_id=run_id,
+                        rule_id=check.id,
+                        error_type="FinalStateEvaluationError",
+                        error=error,
+                        phase="end_run",
+                        trace_id=state.trace_id,
+                        turn=state.last_turn,
+                    )
+                )
+            elif holds is False:
+                findings.append(self._unmet(run_id, state, check, pack, scenario_id))
+        return findings
+
+    def _unmet(
+        self,
+        run_id: str,
+        state: _RunState,
+        check: FinalStateCheck,
+        pack: RulePack,
+        scenario_id: Any,
+    ) -> Finding:
+        values = {
+            "run_id": run_id,
+            "rule_id": check.id,
+            "pack": pack.pack,
+            "scenario_id": scenario_id,
+            "turn": state.last_turn,
+        }
+        if check.message:
+            message = safe_format(check.message, values)
+        else:
+            message = check.description or f"final-state expectation {check.id} does not hold"
+        return self.finding(
+            run_id=run_id,
+            rule_id=check.id,
+            kind=check.kind,
+            severity=check.severity,
+            message=message,
+            trace_id=state.trace_id,
+            turn=state.last_turn,
+            evidence={"pack": pack.pack, "description": check.description, "expect": check.expect},
+        )
