@@ -138,6 +138,7 @@ class _FakeEntryPoint:
 def test_entry_points_load_once_lazily_and_a_broken_plugin_is_skipped(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from driftwatch.core import registry as core_registry
     from driftwatch.monitor import registry
 
     class PluginMonitor(BaseMonitor):
@@ -151,7 +152,7 @@ def test_entry_points_load_once_lazily_and_a_broken_plugin_is_skipped(
         groups.append(group)
         return [good, broken]
 
-    monkeypatch.setattr(registry, "entry_points", fake_entry_points)
+    monkeypatch.setattr(core_registry, "entry_points", fake_entry_points)
     fresh = registry.Registry("monitor", registry.ENTRY_POINT_GROUP)
     fresh.register("local", ThresholdMonitor)
     assert isinstance(fresh.create("local", {"limit": 1}), ThresholdMonitor)
