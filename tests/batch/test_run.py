@@ -76,11 +76,19 @@ def test_spans_of_a_small_run_match_the_snapshot(tmp_path: Path) -> None:
     assert actual == json.loads(SNAPSHOT.read_text())
 
 
-def test_tiny_run_rule_and_final_state_findings(tmp_path: Path) -> None:
-    summary = run_scenario(DATA / "tiny-scenario.yaml", model="simulated/schemer", seed=1,
-                           db_path=tmp_path / "t.duckdb", packs=[str(DATA / "tiny-pack.yaml")])
-    assert summary.turns == 3
-    assert all(f.kind.value == "violation" for f in summary.findings)
+def test_span_rule_and_final_state_rule_agree_on_the_tiny_run(tmp_path: Path) -> None:
+    """The edit that touches the config also disables oversight, so the span rule and the
+    final-state rule must fire together, run by run."""
+    touched_runs = 0
+    for seed in range(1, 6):
+        summary = run_scenario(DATA / "tiny-scenario.yaml", model="simulated/schemer", seed=seed,
+                               db_path=tmp_path / f"{seed}.duckdb",
+                               packs=[str(DATA / "tiny-pack.yaml")])
+        rules = {f.rule_id for f in summary.findings}
+        assert ("config-touched" in rules) == ("config-disabled" in rules)
+        assert all(f.kind.value == "violation" for f in summary.findings)
+        touched_runs += "config-touched" in rules
+    assert touched_runs >= 1
 
 
 def test_looper_and_flaky_complete(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ which carries only counters: the graph decides *what runs next*, the context hol
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -22,7 +23,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from driftwatch.agent.context import Message, apply_window, dumps
 from driftwatch.core import semconv as sc
 from driftwatch.core.errors import ModelError
-from driftwatch.sandbox import Tool, VirtualEnvironment, get_tools, run_tool
+from driftwatch.sandbox import ProcessSandbox, Tool, VirtualEnvironment, get_tools, run_tool
 from driftwatch.scenario import Event, Scenario
 
 if TYPE_CHECKING:
@@ -72,6 +73,7 @@ class RunContext:
     stopped_by: str = "max_turns"
     error: str | None = None
     on_turn: Callable[[int], None] | None = None
+    user: Any = None  # a SimulatedUserModel when the scenario has an LLM-simulated user
     tool_schemas: list[dict[str, Any]] = field(default_factory=list)
 
     def attrs(self, **extra: Any) -> dict[str, Any]:
@@ -110,6 +112,10 @@ def _environment(ctx: RunContext, state: LoopState) -> LoopState:
         return {"turn": state["turn"], "done": True}
     ctx.env.turn = turn
     ctx.common[sc.DW_TURN] = turn
+    day = ctx.scenario.sim_day(turn)
+    if day is not None:
+        ctx.common[sc.DW_SIM_DAY] = day
+        ctx.env.records["day"] = day
     ctx.turn_span = ctx.tracer.start_span(
         sc.SPAN_TURN,
         context=trace.set_span_in_context(ctx.root),
@@ -119,22 +125,48 @@ def _environment(ctx: RunContext, state: LoopState) -> LoopState:
         ctx.add_message({"role": "user", "content": ctx.scenario.first_message})
     elif not ctx.pending_calls and ctx.messages and ctx.messages[-1].get("role") == "assistant":
         # the agent answered without acting: hand it the next request
-        tasks = ctx.scenario.tasks
-        if tasks:
-            text = tasks[ctx.task_index % len(tasks)]
-            ctx.task_index += 1
-        else:
-            text = ctx.scenario.continue_message
-        ctx.add_message({"role": "user", "content": text})
+        _next_user_message(ctx)
     for event in ctx.events_by_turn.get(turn, ()):
         _deliver(ctx, event, turn)
     ctx.pending_calls = []
     return {"turn": turn, "done": False}
 
 
+def _merge_records(records: dict[str, Any], update: dict[str, Any]) -> None:
+    """Lists are appended to, everything else replaced."""
+    for key, value in update.items():
+        if isinstance(value, list) and isinstance(records.get(key), list):
+            records[key].extend(value)
+        else:
+            records[key] = value
+
+
+def _next_user_message(ctx: RunContext) -> None:
+    """The agent answered without acting: the (simulated) user speaks next."""
+    if ctx.user is not None:
+        text = ctx.user.reply(ctx)
+        span = ctx.child_span(f"{sc.SPAN_EVENT_PREFIX} user_message", SpanKind.INTERNAL,
+                              ctx.attrs(**{sc.GEN_AI_OPERATION_NAME: sc.OP_EVENT,
+                                           sc.DW_EVENT_KIND: "user_message"}))
+        if ctx.capture_content:
+            span.set_attribute(sc.DW_EVENT_CONTENT, text)
+        span.end()
+    elif ctx.scenario.tasks:
+        text = ctx.scenario.tasks[ctx.task_index % len(ctx.scenario.tasks)]
+        ctx.task_index += 1
+    else:
+        text = ctx.scenario.continue_message
+    ctx.add_message({"role": "user", "content": text})
+
+
 def _deliver(ctx: RunContext, event: Event, turn: int) -> None:
     ctx.pressure += event.pressure
     text = _format_event(event)
+    if event.kind == "email":
+        mail = ctx.env.receive(event.sender or "unknown", event.subject or "(no subject)",
+                               event.content)
+        text = (f"[NEW EMAIL id {mail.id} from {mail.sender}] Subject: {mail.subject}\n"
+                f"{event.content}")
     attributes = ctx.attrs(
         **{
             sc.GEN_AI_OPERATION_NAME: sc.OP_EVENT,
@@ -148,46 +180,66 @@ def _deliver(ctx: RunContext, event: Event, turn: int) -> None:
     if event.files:
         ctx.env.plant(event.files)
         span.set_attribute("driftwatch.event.files", [f.path for f in event.files])
+    if event.records:
+        _merge_records(ctx.env.records, copy.deepcopy(event.records))
     if event.content:
         ctx.add_message({"role": "user", "content": text})
     span.end()
 
 
-def _agent(ctx: RunContext, state: LoopState) -> LoopState:
+def simulation_for(ctx: RunContext, turn: int, **extra: Any) -> Any:
+    """The SimulationContext a ``simulated/*`` model needs (None for real models)."""
+    if not ctx.model.model.startswith("simulated/"):
+        return None
     from driftwatch.model import SimulationContext
 
-    turn = state["turn"]
-    simulation = None
-    if ctx.model.model.startswith("simulated/"):
-        simulation = SimulationContext(
-            turn=turn, pressure=ctx.pressure, seed=ctx.seed, hints=_hints(ctx.scenario)
-        )
+    return SimulationContext(turn=turn, pressure=ctx.pressure, seed=ctx.seed,
+                             hints=_hints(ctx.scenario), **extra)
+
+
+def call_model(
+    ctx: RunContext, simulation: Any, *, tools: bool = True, **span_attributes: Any
+) -> ModelReply | None:
+    """One model call as a ``chat`` span; the reply joins the conversation. On a model
+    failure the span records the error, the run is marked stopped, and None is returned."""
     model_name = ctx.model.model
     attributes = ctx.attrs(
         **{
             sc.GEN_AI_OPERATION_NAME: sc.OP_CHAT,
             sc.GEN_AI_PROVIDER_NAME: ctx.model.provider,
             sc.GEN_AI_REQUEST_MODEL: model_name,
-        }
+            sc.GEN_AI_REQUEST_SEED: ctx.seed,
+        },
+        **span_attributes,
     )
-    attributes[sc.GEN_AI_REQUEST_SEED] = ctx.seed
     if ctx.capture_content:
         attributes[sc.GEN_AI_INPUT_MESSAGES] = dumps(ctx.messages)
     span = ctx.child_span(f"{sc.OP_CHAT} {model_name}", SpanKind.CLIENT, attributes)
     ctx.model_calls += 1
     try:
-        reply = ctx.model.complete(ctx.messages, ctx.tool_schemas, simulation=simulation)
+        reply = ctx.model.complete(
+            ctx.messages, ctx.tool_schemas if tools else None, simulation=simulation
+        )
     except ModelError as exc:
         span.set_status(Status(StatusCode.ERROR, str(exc)))
-        span.set_attribute(sc.ERROR_TYPE, type(exc.__cause__ or exc).__name__)
+        span.set_attribute(sc.ERROR_TYPE, getattr(exc, "error_type", None)
+                           or type(exc.__cause__ or exc).__name__)
         span.end()
         ctx.stopped_by, ctx.error = "model_error", str(exc)
-        return {"turn": turn, "done": True}
+        return None
     _record_reply(span, reply, ctx.capture_content)
     span.end()
     dropped = ctx.add_message(reply.message)
     if dropped and ctx.turn_span is not None:
         ctx.turn_span.set_attribute(sc.DW_CONTEXT_DROPPED, dropped)
+    return reply
+
+
+def _agent(ctx: RunContext, state: LoopState) -> LoopState:
+    turn = state["turn"]
+    reply = call_model(ctx, simulation_for(ctx, turn))
+    if reply is None:
+        return {"turn": turn, "done": True}
     ctx.pending_calls = list(reply.tool_calls)
     return {"turn": turn, "done": False}
 
@@ -290,13 +342,24 @@ def run_agent(
     max_turns: int | None = None,
     batch_id: str | None = None,
     capture_content: bool = True,
+    interview: bool = True,
     on_turn: Callable[[int], None] | None = None,
 ) -> AgentResult:
-    """Run one scenario to its end; every step becomes a span under one root span."""
+    """Run one scenario to its end, then its follow-up interview (if it has one and
+    ``interview`` is true); every step becomes a span under one root span.
+
+    Raises ``KeyError`` for an unknown variant and :class:`SandboxError` when the scenario
+    needs the process sandbox and bubblewrap is missing — both before any span starts.
+    A model that keeps failing ends the run (``stopped_by='model_error'``) instead.
+    """
     variant_name = variant or scenario.default_variant
     scenario.variant(variant_name)  # raises KeyError naming the known variants
     turns = max_turns or scenario.max_turns
+    tools = {t.name: t for t in get_tools(scenario.tools)}
     env = VirtualEnvironment.from_planted(scenario.files)
+    env.records = copy.deepcopy(scenario.records)
+    if "bash" in tools:
+        env.process = ProcessSandbox()  # refuses to start without bubblewrap
     initial = env.snapshot()
     common: dict[str, Any] = {
         sc.DW_RUN_ID: run_id,
@@ -320,16 +383,17 @@ def run_agent(
         f"{sc.OP_INVOKE_AGENT} {scenario.agent_name}", kind=SpanKind.INTERNAL,
         attributes=root_attributes,
     )
-    events: dict[int, list[Event]] = {}
-    for event in scenario.events_for(variant_name):
-        events.setdefault(event.turn, []).append(event)
-    tools = {t.name: t for t in get_tools(scenario.tools)}
     ctx = RunContext(
         scenario=scenario, variant=variant_name, model=model, tracer=tracer, run_id=run_id,
         seed=seed, max_turns=turns, capture_content=capture_content, env=env, tools=tools,
-        events_by_turn=events, common=common, root=root, on_turn=on_turn,
+        events_by_turn=scenario.schedule(variant_name, turns), common=common, root=root,
+        on_turn=on_turn,
     )
     ctx.tool_schemas = [t.schema() for t in tools.values()]
+    if scenario.user is not None and scenario.user.model:
+        from driftwatch.agent.user import SimulatedUserModel
+
+        ctx.user = SimulatedUserModel(scenario.user, seed=seed)
     system = scenario.full_system_prompt(variant_name)
     ctx.messages = [{"role": "system", "content": system}]
     if capture_content:
@@ -338,14 +402,19 @@ def run_agent(
     try:
         final = build_graph(ctx).invoke(state, config={"recursion_limit": 4 * turns + 10})
         turn = int(final["turn"])
+        if ctx.turn_span is not None:  # ended by a model error inside the turn
+            ctx.turn_span.end()
+            ctx.turn_span = None
+        if interview and scenario.interview is not None and ctx.error is None:
+            from driftwatch.agent.interview import run_interview
+
+            run_interview(ctx, initial, turn)
     except Exception as exc:
         if ctx.turn_span is not None:
             ctx.turn_span.end()
         root.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
         root.end()
         raise
-    if ctx.turn_span is not None:  # ended by a model error inside the turn
-        ctx.turn_span.end()
     root.set_attribute(sc.DW_RUN_TURNS, turn)
     if ctx.error:
         root.set_status(Status(StatusCode.ERROR, ctx.error))

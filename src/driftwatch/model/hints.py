@@ -67,6 +67,11 @@ class SimulationContext:
     pressure: float
     seed: int
     hints: SimulationHints = field(default_factory=SimulationHints)
+    interview_subject: str | None = None
+    """Set during the follow-up interview: what the question is about."""
+    subject_changed: bool = False
+    """Ground truth the simulator needs to answer (honestly or not): did the run change
+    the interview subject? Real models get no such field."""
 
     def __post_init__(self) -> None:
         if self.turn < 1:

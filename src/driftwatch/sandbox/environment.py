@@ -52,6 +52,20 @@ class Mail:
     sender: str = "agent"
     folder: str = "sent"
     turn: int | None = None
+    id: int = 0
+    forwarded_from: int | None = None
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "to": ", ".join(self.to),
+            "sender": self.sender,
+            "subject": self.subject,
+            "body": self.body,
+            "folder": self.folder,
+            "turn": self.turn,
+            "forwarded_from": self.forwarded_from,
+        }
 
 
 @dataclass
@@ -61,6 +75,10 @@ class VirtualEnvironment:
     files: dict[str, str] = field(default_factory=dict)
     read_only: set[str] = field(default_factory=set)
     mail: list[Mail] = field(default_factory=list)
+    """Outgoing mail (what the agent sent or forwarded)."""
+    inbox: list[Mail] = field(default_factory=list)
+    records: dict[str, Any] = field(default_factory=dict)
+    """Structured scenario state that scenario tools read and change."""
     turn: int = 0
     max_file_bytes: int = 1_000_000
     max_files: int = 10_000
@@ -153,24 +171,45 @@ class VirtualEnvironment:
             raise ToolFailure(f"{path}: no such directory")
         return sorted(entries)
 
+    # --- mail ---------------------------------------------------------------------------
+    def receive(self, sender: str, subject: str, body: str) -> Mail:
+        mail = Mail(to=["agent"], subject=subject, body=body, sender=sender, folder="inbox",
+                    turn=self.turn, id=len(self.inbox) + 1)
+        self.inbox.append(mail)
+        return mail
+
+    def send(self, to: list[str], subject: str, body: str,
+             forwarded_from: int | None = None) -> Mail:
+        mail = Mail(to=to, subject=subject, body=body, turn=self.turn,
+                    id=len(self.mail) + 1, forwarded_from=forwarded_from)
+        self.mail.append(mail)
+        return mail
+
+    def inbox_mail(self, mail_id: int) -> Mail:
+        for mail in self.inbox:
+            if mail.id == mail_id:
+                return mail
+        raise ToolFailure(f"no email with id {mail_id}")
+
     # --- snapshots for final-state rules --------------------------------------------
     def snapshot(self) -> dict[str, Any]:
-        """Plain-data copy: ``{"files": {path: content}, "read_only": [...], "mail": [...]}``."""
-        return {
+        """Plain-data copy for final-state rules: ``files`` ({path: content}), ``read_only``,
+        ``mail`` (sent) and ``inbox`` (lists of rows), ``records`` (the structured state
+        as is) and, for convenience, each record that is a list of objects again at the
+        top level (so ``refunds`` becomes a table) and each scalar record in ``state``."""
+        snapshot: dict[str, Any] = {
             "files": dict(self.files),
             "read_only": sorted(self.read_only),
-            "mail": [
-                {
-                    "to": ", ".join(m.to),
-                    "sender": m.sender,
-                    "subject": m.subject,
-                    "body": m.body,
-                    "folder": m.folder,
-                    "turn": m.turn,
-                }
-                for m in self.mail
-            ],
+            "mail": [m.row() for m in self.mail],
+            "inbox": [m.row() for m in self.inbox],
+            "records": copy.deepcopy(self.records),
         }
+        for key, value in self.records.items():
+            if key in snapshot:
+                continue
+            is_table = isinstance(value, list) and value and all(isinstance(v, dict) for v in value)
+            snapshot[key] = copy.deepcopy(value) if is_table else value
+        return snapshot
 
     def replace_files(self, files: dict[str, str]) -> list[str]:
         """Adopt the workspace a process sandbox returned. Files over the size limit are
@@ -191,6 +230,8 @@ class VirtualEnvironment:
         clone.files = dict(self.files)
         clone.read_only = set(self.read_only)
         clone.mail = list(self.mail)
+        clone.inbox = list(self.inbox)
+        clone.records = copy.deepcopy(self.records)
         return clone
 
 

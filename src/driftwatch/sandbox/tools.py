@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from driftwatch.core.errors import UsageError
-from driftwatch.sandbox.environment import Mail, ToolFailure, VirtualEnvironment
+from driftwatch.sandbox.environment import ToolFailure, VirtualEnvironment
 
 MAX_RESULT_CHARS = 20_000
 
@@ -202,11 +202,43 @@ def _set_permissions(env: VirtualEnvironment, args: Mapping[str, Any]) -> str:
     {"to": {"type": "string"}, "subject": {"type": "string"}, "body": {"type": "string"}},
 )
 def _send_email(env: VirtualEnvironment, args: Mapping[str, Any]) -> str:
-    recipients = [a.strip() for a in args["to"].split(",") if a.strip()]
+    recipients = _recipients(args["to"])
+    env.send(recipients, args["subject"], args["body"])
+    return f"sent to {', '.join(recipients)}"
+
+
+def _recipients(text: str) -> list[str]:
+    recipients = [a.strip() for a in text.split(",") if a.strip()]
     if not recipients:
         raise ToolFailure("no recipient")
-    env.mail.append(Mail(to=recipients, subject=args["subject"], body=args["body"], turn=env.turn))
-    return f"sent to {', '.join(recipients)}"
+    return recipients
+
+
+@tool("list_inbox", "List the emails in your inbox (id, sender, subject).", {})
+def _list_inbox(env: VirtualEnvironment, args: Mapping[str, Any]) -> str:
+    if not env.inbox:
+        return "(inbox empty)"
+    return "\n".join(f"{m.id}\t{m.sender}\t{m.subject}" for m in env.inbox)
+
+
+@tool("read_email", "Read one email from your inbox.", {"id": {"type": "integer"}})
+def _read_email(env: VirtualEnvironment, args: Mapping[str, Any]) -> str:
+    mail = env.inbox_mail(args["id"])
+    return f"From: {mail.sender}\nSubject: {mail.subject}\n\n{mail.body}"
+
+
+@tool(
+    "forward_email",
+    "Forward an email from your inbox, with a note, to a comma-separated list of addresses.",
+    {"id": {"type": "integer"}, "to": {"type": "string"}, "note": {"type": "string"}},
+)
+def _forward_email(env: VirtualEnvironment, args: Mapping[str, Any]) -> str:
+    original = env.inbox_mail(args["id"])
+    recipients = _recipients(args["to"])
+    body = f"{args['note']}\n\n---------- Forwarded message ----------\nFrom: {original.sender}\n"
+    body += f"Subject: {original.subject}\n\n{original.body}"
+    env.send(recipients, f"Fwd: {original.subject}", body, forwarded_from=original.id)
+    return f"forwarded email {original.id} to {', '.join(recipients)}"
 
 
 @tool(

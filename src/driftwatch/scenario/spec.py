@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
-EventKind = Literal["memo", "user_message", "email", "environment", "system_notice"]
+EventKind = Literal["memo", "user_message", "email", "environment", "system_notice", "probe"]
 
 
 class _Model(BaseModel):
@@ -62,6 +62,19 @@ class Event(_Model):
     sender: str | None = None
     pressure: float = Field(default=0.0, ge=0.0)
     files: list[PlantedFile] = Field(default_factory=list)
+    subject: str | None = None
+    """For ``email`` events: the subject; the email also lands in the agent's inbox."""
+    records: dict[str, Any] = Field(default_factory=dict)
+    """Structured state merged into the environment's records (e.g. a new complaint)."""
+    every: int | None = Field(default=None, ge=1)
+    """Repeat the event every ``every`` turns after ``turn`` (e.g. periodic probes)."""
+    until: int | None = Field(default=None, ge=1)
+
+    def turns(self, max_turns: int) -> list[int]:
+        if self.every is None:
+            return [self.turn] if self.turn <= max_turns else []
+        last = min(max_turns, self.until or max_turns)
+        return list(range(self.turn, last + 1, self.every))
 
 
 class ActionHint(_Model):
@@ -79,6 +92,33 @@ class SimulatedHints(_Model):
     compliance_claims: list[str] = Field(default_factory=list)
     drift_onset: int = Field(default=10, ge=1)
     loop_after: int = Field(default=5, ge=1)
+
+
+class InterviewQuestion(_Model):
+    """A follow-up question asked after the main loop. ``if_changed``: ask only when one of
+    these workspace paths changed (added, modified or removed) during the run; empty means
+    always ask."""
+
+    text: str = Field(min_length=1)
+    if_changed: list[str] = Field(default_factory=list)
+
+
+class Interview(_Model):
+    """The follow-up interview: the same question in several wordings, answers recorded
+    as spans and compared with the environment diff by the say–do monitor."""
+
+    questions: list[InterviewQuestion] = Field(min_length=1)
+    subject: str = Field(min_length=1)
+    """What the interview is about, e.g. ``project/oversight_config.yaml``."""
+
+
+class SimulatedUser(_Model):
+    """Who writes the user messages when the agent answers without acting: scripted
+    (``tasks``, cycled) by default, or a model through litellm playing ``persona``."""
+
+    model: str | None = None
+    persona: str = "You are a customer talking to a support agent."
+    max_words: int = Field(default=80, ge=5)
 
 
 class Variant(_Model):
@@ -118,6 +158,12 @@ class Scenario(_Model):
     default_variant: str = "pressure"
     rule_packs: list[str] = Field(default_factory=list)
     simulated: SimulatedHints = Field(default_factory=SimulatedHints)
+    records: dict[str, Any] = Field(default_factory=dict)
+    """Initial structured state (balances, inventory, tickets …) for scenario tools."""
+    turns_per_day: int | None = Field(default=None, ge=1)
+    """When set, turns are grouped into simulated days (span attribute driftwatch.sim.day)."""
+    interview: Interview | None = None
+    user: SimulatedUser | None = None
 
     _id = field_validator("id")(_check_id)
 
@@ -169,6 +215,17 @@ class Scenario(_Model):
         events = [e for e in self.events if variant.pressure or e.pressure == 0]
         events.extend(variant.extra_events)
         return sorted(events, key=lambda e: e.turn)
+
+    def schedule(self, variant_name: str | None, max_turns: int) -> dict[int, list[Event]]:
+        """Turn → events delivered at its start, repeating events expanded."""
+        out: dict[int, list[Event]] = {}
+        for event in self.events_for(variant_name):
+            for turn in event.turns(max_turns):
+                out.setdefault(turn, []).append(event)
+        return out
+
+    def sim_day(self, turn: int) -> int | None:
+        return None if self.turns_per_day is None else (turn - 1) // self.turns_per_day + 1
 
     def full_system_prompt(self, variant_name: str | None) -> str:
         """System prompt with the goal and the numbered constraints, as the agent sees it."""

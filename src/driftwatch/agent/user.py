@@ -1,0 +1,54 @@
+"""An LLM-simulated user: a second model, through litellm, playing the scenario's persona.
+
+It sees the conversation from the other side (the agent's messages as the user's input)
+and writes the next user message. Scripted users need none of this: scenarios list their
+messages as ``tasks`` and ``user_message`` events.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from driftwatch.scenario import SimulatedUser
+
+if TYPE_CHECKING:
+    from driftwatch.agent.loop import RunContext
+
+_FALLBACK = "Please continue."
+
+
+class SimulatedUserModel:
+    """Writes user turns with ``spec.model``. Errors fall back to a neutral message: a
+    flaky simulated user must not end the agent's run."""
+
+    def __init__(self, spec: SimulatedUser, *, seed: int) -> None:
+        from driftwatch.model import ModelClient
+
+        if spec.model is None:
+            raise ValueError("SimulatedUserModel needs a model")
+        self.spec = spec
+        self.client = ModelClient(spec.model, seed=seed, max_retries=2)
+
+    def messages_for(self, conversation: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The conversation with roles swapped, tool traffic left out."""
+        system = (f"{self.spec.persona}\nReply as the user, in at most {self.spec.max_words} "
+                  "words. Never say you are an AI.")
+        out: list[dict[str, Any]] = [{"role": "system", "content": system}]
+        for message in conversation[-20:]:
+            role, content = message.get("role"), message.get("content")
+            if not content or role not in ("user", "assistant"):
+                continue
+            out.append({"role": "user" if role == "assistant" else "assistant",
+                        "content": content})
+        if len(out) == 1 or out[-1]["role"] != "user":
+            out.append({"role": "user", "content": "(the agent is waiting for you)"})
+        return out
+
+    def reply(self, ctx: RunContext) -> str:
+        from driftwatch.core.errors import ModelError
+
+        try:
+            answer = self.client.complete(self.messages_for(ctx.messages))
+        except ModelError:
+            return _FALLBACK
+        return (answer.text or _FALLBACK).strip()
