@@ -5,13 +5,14 @@ columns users query."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import json.encoder
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pyarrow as pa
 
 from driftwatch.core import semconv as sc
-from driftwatch.core.records import SpanRecord
+from driftwatch.core.records import Finding, FindingKind, Severity, SpanRecord
 
 SPAN_SCHEMA = pa.schema(
     [
@@ -40,8 +41,58 @@ SPAN_SCHEMA = pa.schema(
 )
 
 
+def _make_encoder() -> Callable[[Any], str]:
+    """A compact JSON encoder built once: on the ingest hot path, encoding attributes is
+    the largest cost of turning records into Arrow.
+
+    orjson when it is installed (it comes with langgraph; measured 2.2 µs vs 5 µs per
+    attribute dict of a tool span), else the stdlib C encoder built once (``json.dumps``
+    with options builds a new encoder per call: 2.5 µs vs 0.8 µs for a small dict).
+    Both write compact UTF-8 JSON; orjson writes NaN as null.
+    """
+    try:
+        import orjson
+    except ImportError:  # pragma: no cover - depends on the environment
+        pass
+    else:
+        dumps = orjson.dumps
+        option = orjson.OPT_NON_STR_KEYS
+
+        def encode_orjson(value: Any) -> str:
+            return dumps(value, default=str, option=option).decode()
+
+        return encode_orjson
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - no C accelerator (e.g. PyPy)
+        encoder = json.JSONEncoder(separators=(",", ":"), default=str, ensure_ascii=False)
+        return encoder.encode
+    # markers=None: no shared circular-reference state, so the encoder is thread-safe;
+    # a circular value ends in RecursionError, which _json handles.
+    iterencode = make(None, str, json.encoder.encode_basestring, None, ":", ",", False, False, True)
+
+    def encode(value: Any) -> str:
+        return "".join(iterencode(value, 0))
+
+    return encode
+
+
+_encode = _make_encoder()
+
+
 def _json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), default=str, ensure_ascii=False)
+    """Compact JSON text; never raises (odd keys or values degrade to strings)."""
+    try:
+        return _encode(value)
+    except (TypeError, ValueError, RecursionError):
+        try:
+            return json.dumps(value, separators=(",", ":"), default=str, skipkeys=True)
+        except (TypeError, ValueError, RecursionError):
+            return json.dumps(str(value))
+
+
+def to_json(value: Any) -> str:
+    """Compact JSON text as stored in the JSON columns; never raises."""
+    return _json(value)
 
 
 def _events_json(record: SpanRecord) -> str:
@@ -50,6 +101,19 @@ def _events_json(record: SpanRecord) -> str:
     return _json(
         [{"name": e.name, "time_ns": e.time_ns, "attributes": e.attributes} for e in record.events]
     )
+
+
+def _resources_json(records: Sequence[SpanRecord]) -> list[str]:
+    """Spans from one process share a resource: encode each distinct one once."""
+    out: list[str] = []
+    last: dict[str, Any] | None = None
+    last_text = "{}"
+    for record in records:
+        resource = record.resource
+        if resource is not last and resource != last:
+            last, last_text = resource, _json(resource)
+        out.append(last_text)
+    return out
 
 
 def records_to_arrow(records: Sequence[SpanRecord]) -> pa.Table:
@@ -75,7 +139,7 @@ def records_to_arrow(records: Sequence[SpanRecord]) -> pa.Table:
             "status_code": [r.status_code for r in records],
             "status_message": [r.status_message for r in records],
             "attributes": [_json(r.attributes) for r in records],
-            "resource": [_json(r.resource) for r in records],
+            "resource": _resources_json(records),
             "events": [_events_json(r) for r in records],
         },
         schema=SPAN_SCHEMA,
@@ -93,3 +157,46 @@ DERIVED_ATTRIBUTE_COLUMNS: dict[str, str] = {
     "variant": sc.DW_SCENARIO_VARIANT,
     "output_messages": sc.GEN_AI_OUTPUT_MESSAGES,
 }
+
+
+FINDING_SCHEMA = pa.schema(
+    [
+        ("finding_id", pa.string()),
+        ("run_id", pa.string()),
+        ("trace_id", pa.string()),
+        ("span_id", pa.string()),
+        ("turn", pa.int32()),
+        ("monitor", pa.string()),
+        ("rule_id", pa.string()),
+        ("kind", pa.string()),
+        ("severity", pa.string()),
+        ("severity_level", pa.int32()),
+        ("message", pa.string()),
+        ("evidence", pa.string()),  # JSON text; stored as DuckDB JSON
+        ("detected_at", pa.timestamp("us", tz="UTC")),
+        ("monitor_spec", pa.string()),
+    ]
+)
+
+
+def findings_to_arrow(findings: Sequence[Finding]) -> pa.Table:
+    """Findings → one Arrow table with the ``findings`` view's columns, in order."""
+    return pa.Table.from_pydict(
+        {
+            "finding_id": [f.finding_id for f in findings],
+            "run_id": [f.run_id for f in findings],
+            "trace_id": [f.trace_id for f in findings],
+            "span_id": [f.span_id for f in findings],
+            "turn": [f.turn for f in findings],
+            "monitor": [f.monitor for f in findings],
+            "rule_id": [f.rule_id for f in findings],
+            "kind": [FindingKind(f.kind).value for f in findings],
+            "severity": [Severity.parse(f.severity).label for f in findings],
+            "severity_level": [int(Severity.parse(f.severity)) for f in findings],
+            "message": [f.message for f in findings],
+            "evidence": [_json(f.evidence) for f in findings],
+            "detected_at": [f.detected_at for f in findings],
+            "monitor_spec": [_json(f.monitor_spec) for f in findings],
+        },
+        schema=FINDING_SCHEMA,
+    )

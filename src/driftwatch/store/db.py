@@ -1,0 +1,360 @@
+"""The store: one DuckDB database, written in Arrow batches, read through views.
+
+DuckDB allows one writer process per file. The process holding a :class:`Store` open
+read-write is the one that serves live SQL (see :mod:`driftwatch.store.safe_sql`);
+other processes get a one-line :class:`StoreError` naming the path, never a corrupted
+file.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, Self
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from driftwatch.core.errors import StoreError
+from driftwatch.core.records import Finding, RunInfo, RunStatus, SpanRecord
+from driftwatch.store.arrow import (
+    FINDING_SCHEMA,
+    SPAN_SCHEMA,
+    findings_to_arrow,
+    records_to_arrow,
+    to_json,
+)
+from driftwatch.store.connection import MEMORY, first_line, normalize_path, open_connection
+from driftwatch.store.migrations import apply_migrations
+from driftwatch.store.result import QueryResult, result_from_arrow
+
+_SPAN_COLUMNS: Final = ", ".join(SPAN_SCHEMA.names)
+_FINDING_COLUMNS: Final = ", ".join(FINDING_SCHEMA.names)
+
+# Idempotent batch insert. Measured on DuckDB 2.0 with bench/ingest.py
+# --compare-strategies (200,000 realistic spans, temp-file db, DB time only, rows/s;
+# see the bench for the current numbers on your machine):
+#   PRIMARY KEY (trace_id, span_id) on spans_t + INSERT OR IGNORE    ~85k at batch 16,384
+#   key table span_keys_t(md5 UHUGEINT PK) + INSERT … RETURNING,
+#     then the new rows only (one statement, a data-modifying CTE)   ~105k at batch 16,384
+#   DISTINCT ON + ANTI JOIN against spans_t (no index)                fast on a small table,
+#     but it scans every stored key per batch: with 1,000,000 spans stored it fell from
+#     27k (PK) to 7.7k rows/s at batch 512.
+# An index on the wide table sends every insert down DuckDB's slower indexed-append
+# path; an index on a 16-byte key alone costs ~2.6 µs/row. Hence the key table. Two
+# different spans would collide only if their md5 did (p ≈ 2^-128 per pair).
+# Duplicates within one batch are dropped before the insert (first copy wins).
+_INSERT_SPANS: Final = f"""
+WITH new_keys AS (
+    INSERT OR IGNORE INTO span_keys_t (span_key)
+    SELECT md5_number(trace_id || ':' || span_id) FROM _span_batch
+    RETURNING span_key
+)
+INSERT INTO spans_t ({_SPAN_COLUMNS})
+SELECT {", ".join("b." + name for name in SPAN_SCHEMA.names)}
+FROM _span_batch b
+SEMI JOIN new_keys n ON n.span_key = md5_number(b.trace_id || ':' || b.span_id)
+"""
+_INSERT_FINDINGS: Final = (
+    f"INSERT OR IGNORE INTO findings_t ({_FINDING_COLUMNS}) "
+    f"SELECT {_FINDING_COLUMNS} FROM _finding_batch"
+)
+_UPSERT_RUN: Final = """
+INSERT INTO runs_t (run_id, batch_id, trace_id, scenario_id, variant, model, seed, status,
+                    turns, started_at, ended_at, error, attributes)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS JSON))
+ON CONFLICT (run_id) DO UPDATE SET
+    batch_id = coalesce(excluded.batch_id, runs_t.batch_id),
+    trace_id = coalesce(excluded.trace_id, runs_t.trace_id),
+    scenario_id = coalesce(excluded.scenario_id, runs_t.scenario_id),
+    variant = coalesce(excluded.variant, runs_t.variant),
+    model = coalesce(excluded.model, runs_t.model),
+    seed = coalesce(excluded.seed, runs_t.seed),
+    status = excluded.status,
+    turns = excluded.turns,
+    started_at = coalesce(runs_t.started_at, excluded.started_at),
+    ended_at = excluded.ended_at,
+    error = excluded.error,
+    attributes = excluded.attributes
+"""
+_UPSERT_BATCH: Final = """
+INSERT INTO batches_t (batch_id, name, status, started_at, ended_at, config)
+VALUES (?, ?, ?, ?, ?, CAST(? AS JSON))
+ON CONFLICT (batch_id) DO UPDATE SET
+    name = coalesce(excluded.name, batches_t.name),
+    status = excluded.status,
+    started_at = coalesce(batches_t.started_at, excluded.started_at),
+    ended_at = excluded.ended_at,
+    config = coalesce(excluded.config, batches_t.config)
+"""
+_UPSERT_ALERT: Final = """
+INSERT INTO alerts_t (alert_id, finding_id, sink, status, attempts, sent_at, error)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (alert_id) DO UPDATE SET
+    finding_id = excluded.finding_id,
+    sink = excluded.sink,
+    status = excluded.status,
+    attempts = excluded.attempts,
+    sent_at = excluded.sent_at,
+    error = excluded.error
+"""
+
+# DuckDB checkpoints when the WAL passes checkpoint_threshold (default 16 MB), on the
+# committing thread, in the middle of a burst. Measured through StoreWriter (200,000
+# spans, batch 16,384, two runs each, ±20% noise on a shared machine): 16 MB → 26k-36k
+# spans/s, 256 MB → 50k-59k, 1 GB → 43k-53k. So bursts run up to 256 MB of WAL and
+# StoreWriter checkpoints as soon as ingest goes idle. The price: after a crash
+# mid-burst, the next open replays up to 256 MB of WAL (a few seconds).
+_WRITER_SETTINGS: Final = {"checkpoint_threshold": "256MB"}
+
+
+def _first_of_each_span(table: pa.Table) -> pa.Table:
+    """Drop later copies of a (trace_id, span_id) within one batch (rare: a check in C,
+    then a Python pass only when there is a duplicate)."""
+    keys = pc.binary_join_element_wise(table["trace_id"], table["span_id"], ":")
+    if pc.count_distinct(keys, mode="all").as_py() == table.num_rows:
+        return table
+    seen: set[str | None] = set()
+    keep = []
+    for key in keys.to_pylist():
+        keep.append(key not in seen)
+        seen.add(key)
+    return table.filter(pa.array(keep, type=pa.bool_()))
+
+
+# Stores open read-write in this process, by file: user SQL for such a file is served by
+# the live store (DuckDB refuses a second, read-only handle on a file open here).
+_LIVE: weakref.WeakValueDictionary[Path, Store] = weakref.WeakValueDictionary()
+_LIVE_LOCK = threading.Lock()
+
+
+def live_store(path: str | Path) -> Store | None:
+    """The read-write :class:`Store` this process has open on ``path``, if any."""
+    target = normalize_path(path)
+    if not isinstance(target, Path):
+        return None
+    with _LIVE_LOCK:
+        return _LIVE.get(target)
+
+
+class Store:
+    """One DuckDB database: private tables, public views, Arrow-batched writes.
+
+    Thread-safe: writes are serialised by a lock (the span writer, the monitor worker and
+    the main thread share one store); :meth:`query` runs on its own cursor, so reads do
+    not wait for writes. Every method raises :class:`StoreError` (one line) on failure;
+    none returns a DuckDB object.
+
+    ``path`` is a file (parent directories are created) or ``":memory:"``. Read-write
+    opening applies missing migrations; ``read_only=True`` applies none and fails with
+    :class:`~driftwatch.core.errors.NotFoundError` when the file does not exist.
+    The connection has external access disabled (see :mod:`driftwatch.store.connection`).
+    """
+
+    def __init__(self, path: str | Path = MEMORY, *, read_only: bool = False) -> None:
+        self.path: str | Path = normalize_path(path)
+        self.read_only = read_only
+        self._lock = threading.RLock()
+        self._connection: duckdb.DuckDBPyConnection | None = open_connection(
+            self.path, read_only=read_only, settings=None if read_only else _WRITER_SETTINGS
+        )
+        if not read_only:
+            try:
+                apply_migrations(self._connection)
+            except duckdb.Error as error:
+                self._connection.close()
+                raise StoreError(f"cannot migrate {self.path}: {first_line(error)}") from None
+            if isinstance(self.path, Path):
+                with _LIVE_LOCK:
+                    _LIVE[self.path] = self
+
+    def __repr__(self) -> str:
+        mode = "read-only" if self.read_only else "read-write"
+        return f"Store({str(self.path)!r}, {mode})"
+
+    # --- writes ---------------------------------------------------------------------
+
+    def write_spans(self, records: Sequence[SpanRecord]) -> int:
+        """Insert spans in one Arrow statement; returns the number of rows newly stored.
+
+        Idempotent on (trace_id, span_id): a span already stored, or repeated within
+        ``records``, is stored once (the first copy wins).
+        """
+        if not records:
+            return 0
+        return self.write_span_table(records_to_arrow(records))
+
+    def write_span_table(self, table: pa.Table) -> int:
+        """Like :meth:`write_spans` for a table already in ``SPAN_SCHEMA`` (e.g. Arrow
+        batches returned by remote workers)."""
+        if table.num_rows == 0:
+            return 0
+        if table.schema != SPAN_SCHEMA:
+            try:
+                table = table.select(SPAN_SCHEMA.names).cast(SPAN_SCHEMA)
+            except (KeyError, ValueError, pa.ArrowException) as error:
+                raise StoreError(f"span table does not match SPAN_SCHEMA: {error}") from None
+        return self._insert_arrow("_span_batch", _first_of_each_span(table), _INSERT_SPANS)
+
+    def write_findings(self, findings: Sequence[Finding]) -> int:
+        """Insert findings in one Arrow statement, idempotent on ``finding_id``; returns
+        the number of rows newly stored."""
+        if not findings:
+            return 0
+        return self._insert_arrow("_finding_batch", findings_to_arrow(findings), _INSERT_FINDINGS)
+
+    def upsert_run(self, info: RunInfo) -> None:
+        """Insert the run or update it by ``run_id``. Identity columns (batch, trace,
+        scenario, variant, model, seed) keep their stored value when the new one is None;
+        ``started_at`` keeps the first value; the rest take the new values."""
+        self._execute(
+            _UPSERT_RUN,
+            [
+                info.run_id,
+                info.batch_id,
+                info.trace_id,
+                info.scenario_id,
+                info.variant,
+                info.model,
+                info.seed,
+                RunStatus(info.status).value,
+                info.turns,
+                info.started_at,
+                info.ended_at,
+                info.error,
+                to_json(info.attributes),
+            ],
+        )
+
+    def upsert_batch(
+        self,
+        batch_id: str,
+        name: str | None,
+        status: str,
+        started_at: datetime,
+        ended_at: datetime | None = None,
+        config: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Insert the batch or update it by ``batch_id`` (``config`` kept when None)."""
+        config_json = None if config is None else to_json(dict(config))
+        self._execute(_UPSERT_BATCH, [batch_id, name, status, started_at, ended_at, config_json])
+
+    def record_alert(
+        self,
+        alert_id: str,
+        finding_id: str | None,
+        sink: str,
+        status: str,
+        attempts: int,
+        sent_at: datetime | None,
+        error: str | None = None,
+    ) -> None:
+        """Insert the alert delivery record or update it by ``alert_id``."""
+        self._execute(_UPSERT_ALERT, [alert_id, finding_id, sink, status, attempts, sent_at, error])
+
+    def checkpoint(self) -> None:
+        """Fold the WAL into the database file now (cheap when there is nothing to do).
+        The span writer calls it when ingest goes idle."""
+        with self._lock:
+            connection = self._require()
+            try:
+                connection.execute("CHECKPOINT")
+            except duckdb.Error as error:
+                raise StoreError(f"checkpoint of {self.path}: {first_line(error)}") from None
+
+    # --- reads ----------------------------------------------------------------------
+
+    def query(
+        self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None
+    ) -> QueryResult:
+        """Run trusted SQL (driftwatch's own) on a fresh cursor and return all rows.
+
+        Not for user SQL: use :func:`driftwatch.store.safe_sql.safe_query`, which checks
+        the statement, enforces read-only semantics and a time limit.
+        """
+        with self._cursor() as cursor:
+            try:
+                relation = cursor.sql(sql, params=params)
+                return result_from_arrow(relation.columns, relation.to_arrow_table())
+            except duckdb.Error as error:
+                raise StoreError(first_line(error)) from None
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the connection (DuckDB checkpoints the file). Idempotent."""
+        with self._lock:
+            connection, self._connection = self._connection, None
+            if connection is None:
+                return
+            if isinstance(self.path, Path) and not self.read_only:
+                with _LIVE_LOCK:
+                    if _LIVE.get(self.path) is self:
+                        del _LIVE[self.path]
+            try:
+                connection.close()
+            except duckdb.Error as error:
+                raise StoreError(f"closing {self.path}: {first_line(error)}") from None
+
+    @property
+    def closed(self) -> bool:
+        return self._connection is None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- internals ------------------------------------------------------------------
+
+    def _require(self) -> duckdb.DuckDBPyConnection:
+        if self._connection is None:
+            raise StoreError(f"store {self.path} is closed")
+        return self._connection
+
+    @contextmanager
+    def _cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A new cursor (its own DuckDB connection to the same database), closed on exit.
+        Used by reads, so they run alongside writes under MVCC."""
+        with self._lock:
+            try:
+                cursor = self._require().cursor()
+            except duckdb.Error as error:
+                raise StoreError(first_line(error)) from None
+        try:
+            yield cursor
+        finally:
+            cursor.close()
+
+    def _execute(self, sql: str, params: Sequence[Any]) -> None:
+        with self._lock:
+            connection = self._require()
+            try:
+                connection.execute(sql, params)
+            except duckdb.Error as error:
+                raise StoreError(first_line(error)) from None
+
+    def _insert_arrow(self, name: str, table: pa.Table, sql: str) -> int:
+        with self._lock:
+            connection = self._require()
+            try:
+                connection.register(name, table)
+                try:
+                    row = connection.execute(sql).fetchone()
+                finally:
+                    connection.unregister(name)
+            except duckdb.Error as error:
+                raise StoreError(f"writing to {self.path}: {first_line(error)}") from None
+        return int(row[0]) if row else 0

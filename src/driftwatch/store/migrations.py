@@ -1,0 +1,322 @@
+"""Named, ordered schema migrations.
+
+Tables ending in ``_t`` are private and may change between versions. The views are the
+public schema users write SQL against; their names and columns are a contract (see
+DESIGN.md). A migration is never edited once released: change the schema by appending a
+new one (``CREATE OR REPLACE VIEW`` for a view change).
+
+Applied migrations are recorded in ``_migrations(name, applied_at)``; applying is
+idempotent and an older database gets only the ones it is missing.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+from driftwatch.core.logging import get_logger
+from driftwatch.core.records import FindingKind
+
+if TYPE_CHECKING:
+    import duckdb
+
+log = get_logger(__name__)
+
+MIGRATIONS_TABLE: Final = "_migrations"
+
+_TABLES = """
+CREATE TABLE batches_t (
+    batch_id    VARCHAR PRIMARY KEY,
+    name        VARCHAR,
+    status      VARCHAR NOT NULL,
+    started_at  TIMESTAMPTZ,
+    ended_at    TIMESTAMPTZ,
+    config      JSON
+);
+CREATE TABLE runs_t (
+    run_id      VARCHAR PRIMARY KEY,
+    batch_id    VARCHAR,
+    trace_id    VARCHAR,
+    scenario_id VARCHAR,
+    variant     VARCHAR,
+    model       VARCHAR,
+    seed        BIGINT,
+    status      VARCHAR NOT NULL,
+    turns       INTEGER NOT NULL DEFAULT 0,
+    started_at  TIMESTAMPTZ,
+    ended_at    TIMESTAMPTZ,
+    error       VARCHAR,
+    attributes  JSON
+);
+-- One row per (trace_id, span_id) ever stored, as a 128-bit md5 of 'trace:span': the
+-- idempotency key (a span re-sent after a retry is stored once). Kept apart from the
+-- wide spans_t because an index on the wide table makes every insert slower (see db.py).
+CREATE TABLE span_keys_t (
+    span_key UHUGEINT PRIMARY KEY
+);
+-- Column order follows store/arrow.py SPAN_SCHEMA. Written only together with
+-- span_keys_t, in the same statement.
+CREATE TABLE spans_t (
+    trace_id       VARCHAR NOT NULL,
+    span_id        VARCHAR NOT NULL,
+    parent_span_id VARCHAR,
+    run_id         VARCHAR NOT NULL,
+    turn           INTEGER,
+    name           VARCHAR NOT NULL,
+    kind           VARCHAR,
+    operation      VARCHAR,
+    model          VARCHAR,
+    provider       VARCHAR,
+    tool_name      VARCHAR,
+    input_tokens   BIGINT,
+    output_tokens  BIGINT,
+    start_time     TIMESTAMPTZ,
+    end_time       TIMESTAMPTZ,
+    duration_ms    DOUBLE,
+    status_code    VARCHAR,
+    status_message VARCHAR,
+    attributes     JSON,
+    resource       JSON,
+    events         JSON
+);
+CREATE TABLE findings_t (
+    finding_id     VARCHAR PRIMARY KEY,
+    run_id         VARCHAR NOT NULL,
+    trace_id       VARCHAR,
+    span_id        VARCHAR,
+    turn           INTEGER,
+    monitor        VARCHAR NOT NULL,
+    rule_id        VARCHAR NOT NULL,
+    kind           VARCHAR NOT NULL,
+    severity       VARCHAR NOT NULL,
+    severity_level INTEGER NOT NULL,
+    message        VARCHAR,
+    evidence       JSON,
+    detected_at    TIMESTAMPTZ,
+    monitor_spec   JSON
+);
+CREATE TABLE alerts_t (
+    alert_id    VARCHAR PRIMARY KEY,
+    finding_id  VARCHAR,
+    sink        VARCHAR NOT NULL,
+    status      VARCHAR NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    sent_at     TIMESTAMPTZ,
+    error       VARCHAR
+);
+"""
+
+_VIOLATION = FindingKind.VIOLATION.value
+
+_VIEWS = f"""
+CREATE OR REPLACE VIEW batches AS
+SELECT batch_id, name, status, started_at, ended_at, config FROM batches_t;
+
+CREATE OR REPLACE VIEW runs AS
+SELECT run_id, batch_id, trace_id, scenario_id, variant, model, seed, status, turns,
+       started_at, ended_at, error, attributes
+FROM runs_t;
+
+-- Attribute keys contain dots, so JSON access quotes the key inside the path:
+--   attributes->>'$."gen_ai.tool.call.arguments"'   (text)
+--   attributes->'$."gen_ai.usage.input_tokens"'     (JSON)
+-- The common ones are already columns here and in tool_calls / turns.
+CREATE OR REPLACE VIEW spans AS
+SELECT trace_id, span_id, parent_span_id, run_id, turn, name, kind, operation, model,
+       provider, tool_name, input_tokens, output_tokens, start_time, end_time, duration_ms,
+       status_code, status_message, attributes, resource, events
+FROM spans_t;
+
+CREATE OR REPLACE VIEW findings AS
+SELECT finding_id, run_id, trace_id, span_id, turn, monitor, rule_id, kind, severity,
+       severity_level, message, evidence, detected_at, monitor_spec
+FROM findings_t;
+
+CREATE OR REPLACE VIEW violations AS
+SELECT * FROM findings WHERE kind = '{_VIOLATION}';
+
+CREATE OR REPLACE VIEW alerts AS
+SELECT alert_id, finding_id, sink, status, attempts, sent_at, error FROM alerts_t;
+
+-- One row per tool call. ``arguments`` is JSON, so ``arguments->>'path'`` works; an
+-- argument string that is not valid JSON is kept as a JSON string.
+CREATE OR REPLACE VIEW tool_calls AS
+SELECT trace_id, span_id, run_id, turn, tool_name,
+       attributes->>'$."gen_ai.tool.call.id"' AS call_id,
+       CASE
+           WHEN json_type(attributes->'$."gen_ai.tool.call.arguments"') <> 'VARCHAR'
+               THEN attributes->'$."gen_ai.tool.call.arguments"'
+           WHEN json_valid(attributes->>'$."gen_ai.tool.call.arguments"')
+               THEN CAST(attributes->>'$."gen_ai.tool.call.arguments"' AS JSON)
+           ELSE attributes->'$."gen_ai.tool.call.arguments"'
+       END AS arguments,
+       attributes->>'$."gen_ai.tool.call.result"' AS result,
+       status_code, start_time, duration_ms
+FROM spans_t
+WHERE operation = 'execute_tool';
+
+-- One row per (run_id, turn) seen in spans; spans without a turn are left out.
+CREATE OR REPLACE VIEW turns AS
+WITH per_turn AS (
+    SELECT run_id, turn,
+           min(start_time) AS start_time,
+           max(end_time) AS end_time,
+           count(*) FILTER (WHERE operation IN ('chat', 'text_completion', 'generate_content'))
+               AS model_calls,
+           count(*) FILTER (WHERE operation = 'execute_tool') AS tool_calls,
+           count(*) FILTER (WHERE operation = 'driftwatch.event') AS events,
+           CAST(coalesce(sum(input_tokens), 0) AS BIGINT) AS input_tokens,
+           CAST(coalesce(sum(output_tokens), 0) AS BIGINT) AS output_tokens
+    FROM spans_t
+    WHERE turn IS NOT NULL
+    GROUP BY run_id, turn
+),
+violations_per_turn AS (
+    SELECT run_id, turn, count(*) AS violations
+    FROM findings_t
+    WHERE kind = '{_VIOLATION}' AND turn IS NOT NULL
+    GROUP BY run_id, turn
+)
+SELECT p.run_id, p.turn, p.start_time, p.end_time,
+       (epoch_us(p.end_time) - epoch_us(p.start_time)) / 1000.0 AS duration_ms,
+       p.model_calls, p.tool_calls, p.events, p.input_tokens, p.output_tokens,
+       CAST(coalesce(v.violations, 0) AS BIGINT) AS violations
+FROM per_turn p
+LEFT JOIN violations_per_turn v ON v.run_id = p.run_id AND v.turn = p.turn;
+"""
+
+MIGRATIONS: Final[tuple[tuple[str, str], ...]] = (
+    ("0001_private_tables", _TABLES),
+    ("0002_public_views", _VIEWS),
+)
+
+# The public views and their columns, in order: the contract the tests pin down.
+_FINDING_COLUMNS: Final = (
+    "finding_id",
+    "run_id",
+    "trace_id",
+    "span_id",
+    "turn",
+    "monitor",
+    "rule_id",
+    "kind",
+    "severity",
+    "severity_level",
+    "message",
+    "evidence",
+    "detected_at",
+    "monitor_spec",
+)
+PUBLIC_VIEWS: Final[dict[str, tuple[str, ...]]] = {
+    "batches": ("batch_id", "name", "status", "started_at", "ended_at", "config"),
+    "runs": (
+        "run_id",
+        "batch_id",
+        "trace_id",
+        "scenario_id",
+        "variant",
+        "model",
+        "seed",
+        "status",
+        "turns",
+        "started_at",
+        "ended_at",
+        "error",
+        "attributes",
+    ),
+    "spans": (
+        "trace_id",
+        "span_id",
+        "parent_span_id",
+        "run_id",
+        "turn",
+        "name",
+        "kind",
+        "operation",
+        "model",
+        "provider",
+        "tool_name",
+        "input_tokens",
+        "output_tokens",
+        "start_time",
+        "end_time",
+        "duration_ms",
+        "status_code",
+        "status_message",
+        "attributes",
+        "resource",
+        "events",
+    ),
+    "findings": _FINDING_COLUMNS,
+    "violations": _FINDING_COLUMNS,
+    "alerts": ("alert_id", "finding_id", "sink", "status", "attempts", "sent_at", "error"),
+    "tool_calls": (
+        "trace_id",
+        "span_id",
+        "run_id",
+        "turn",
+        "tool_name",
+        "call_id",
+        "arguments",
+        "result",
+        "status_code",
+        "start_time",
+        "duration_ms",
+    ),
+    "turns": (
+        "run_id",
+        "turn",
+        "start_time",
+        "end_time",
+        "duration_ms",
+        "model_calls",
+        "tool_calls",
+        "events",
+        "input_tokens",
+        "output_tokens",
+        "violations",
+    ),
+}
+
+
+def applied_migrations(connection: duckdb.DuckDBPyConnection) -> list[str]:
+    """Names of the migrations recorded in the database, in the order applied."""
+    connection.execute(
+        f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} "
+        "(name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+    )
+    rows = connection.execute(
+        f"SELECT name FROM {MIGRATIONS_TABLE} ORDER BY applied_at, name"
+    ).fetchall()
+    return [str(row[0]) for row in rows]
+
+
+def apply_migrations(
+    connection: duckdb.DuckDBPyConnection,
+    migrations: tuple[tuple[str, str], ...] = MIGRATIONS,
+) -> list[str]:
+    """Apply the migrations the database lacks, each in its own transaction, in order.
+
+    Returns the names applied now (empty when the database is current). Raises the
+    driver's error if a migration fails; that migration is rolled back and not recorded.
+    Not thread-safe on its own: the caller holds the connection.
+    """
+    done = set(applied_migrations(connection))
+    known = {name for name, _ in migrations}
+    unknown = sorted(done - known)
+    if unknown:
+        # A newer driftwatch wrote this file; its extra objects are left alone.
+        log.warning("database has migrations this version does not know", names=unknown)
+    applied: list[str] = []
+    for name, sql in migrations:
+        if name in done:
+            continue
+        connection.execute("BEGIN TRANSACTION")
+        try:
+            connection.execute(sql)
+            connection.execute(f"INSERT INTO {MIGRATIONS_TABLE} (name) VALUES (?)", [name])
+        except Exception:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+        applied.append(name)
+    return applied

@@ -1,0 +1,196 @@
+"""User SQL: one read statement, no file access, a time limit, one-line errors.
+
+Three layers, each enough for most attacks, together for all we know of:
+
+1. the statement check: exactly one statement, of a read type according to DuckDB's own
+   parser (``duckdb.extract_statements``), not a regular expression;
+2. the transaction: the query runs inside ``BEGIN TRANSACTION READ ONLY`` (DuckDB 2.0
+   parses ``WITH x AS (INSERT … RETURNING *) SELECT …`` as a SELECT; the read-only
+   transaction is what refuses it), and a file is opened ``read_only``;
+3. the connection: external access disabled and configuration locked (see
+   :mod:`driftwatch.store.connection`), so ``read_csv('/etc/passwd')``, ``COPY``,
+   ``ATTACH``, ``INSTALL``/``LOAD`` from disk and ``SET`` fail even if they got through.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Final
+
+import duckdb
+import pyarrow as pa
+
+from driftwatch.core.errors import QueryError
+from driftwatch.store.connection import first_line, open_connection
+from driftwatch.store.db import Store, live_store
+from driftwatch.store.result import QueryResult, result_from_arrow
+from driftwatch.store.watchdog import Watchdog
+
+DEFAULT_TIMEOUT_S: Final = 30.0
+
+_ST = duckdb.StatementType
+# SELECT covers WITH … SELECT, VALUES, SHOW, DESCRIBE, SUMMARIZE, TABLE t and FROM-first.
+# MULTI is what PIVOT expands to (a temporary enum type plus the SELECT).
+_READ_TYPES: Final = frozenset({_ST.SELECT, _ST.MULTI})
+# PRAGMAs that only report; the others change settings and are refused.
+READ_ONLY_PRAGMAS: Final = frozenset(
+    {
+        "collations",
+        "database_list",
+        "database_size",
+        "functions",
+        "metadata_info",
+        "platform",
+        "show",
+        "show_databases",
+        "show_tables",
+        "show_tables_expanded",
+        "storage_info",
+        "table_info",
+        "user_agent",
+        "version",
+    }
+)
+_ALLOWED: Final = "SELECT, WITH, VALUES, SHOW, DESCRIBE, SUMMARIZE, EXPLAIN"
+
+
+def check_read_only(sql: str) -> None:
+    """Raise :class:`QueryError` unless ``sql`` is exactly one read statement."""
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as error:
+        raise QueryError(first_line(error)) from None
+    if len(statements) != 1:
+        raise QueryError(f"expected exactly one SQL statement, got {len(statements)}")
+    statement = statements[0]
+    kind = statement.type
+    if kind in _READ_TYPES:
+        return
+    if kind == _ST.EXPLAIN:
+        _check_explained(statement.query)
+        return
+    if kind == _ST.PRAGMA and _pragma_name(statement.query) in READ_ONLY_PRAGMAS:
+        return
+    raise QueryError(f"only read queries are allowed ({_ALLOWED}); got {kind.name}")
+
+
+def safe_query(
+    target: Store | str | Path,
+    sql: str,
+    *,
+    timeout_s: float | None = DEFAULT_TIMEOUT_S,
+    max_rows: int | None = None,
+) -> QueryResult:
+    """Run user SQL read-only and return its rows.
+
+    ``target`` is a live :class:`Store` (the writer process serving SQL: the query runs
+    on a cursor of its connection, alongside writes) or a database file. A file open
+    read-write by a Store in this process is served by that Store; otherwise it is
+    opened ``read_only`` for this one query.
+
+    Raises :class:`QueryError` (one line: DuckDB's first message line, or the reason the
+    statement was refused, or the time limit), :class:`NotFoundError` for a missing file
+    and :class:`StoreError` when another process holds the file. With ``max_rows``, at
+    most that many rows come back and ``truncated`` tells whether more existed.
+    ``timeout_s=None`` means no time limit.
+    """
+    check_read_only(sql)
+    if max_rows is not None and max_rows < 0:
+        raise QueryError("max_rows must be zero or more")
+    store = target if isinstance(target, Store) else live_store(target)
+    if store is not None:
+        with store._cursor() as cursor:
+            return _run(cursor, sql, timeout_s, max_rows)
+    assert not isinstance(target, Store)
+    connection = open_connection(target, read_only=True)
+    try:
+        return _run(connection, sql, timeout_s, max_rows)
+    finally:
+        connection.close()
+
+
+def _run(
+    connection: duckdb.DuckDBPyConnection,
+    sql: str,
+    timeout_s: float | None,
+    max_rows: int | None,
+) -> QueryResult:
+    with Watchdog(connection, timeout_s) as watchdog:
+        try:
+            connection.execute("BEGIN TRANSACTION READ ONLY")
+            relation = connection.sql(sql)
+            columns = list(relation.columns)
+            if max_rows is None:
+                return result_from_arrow(columns, relation.to_arrow_table())
+            table, truncated = _fetch_at_most(relation, max_rows)
+            return result_from_arrow(columns, table, truncated=truncated)
+        except duckdb.Error as error:
+            if watchdog.fired:
+                raise QueryError(f"query exceeded the {timeout_s:g} s time limit") from None
+            raise QueryError(first_line(error)) from None
+        finally:
+            watchdog.stop()
+            # the transaction may already be gone (the query failed or was interrupted)
+            with contextlib.suppress(duckdb.Error):
+                connection.execute("ROLLBACK")
+
+
+def _fetch_at_most(relation: duckdb.DuckDBPyRelation, max_rows: int) -> tuple[pa.Table, bool]:
+    reader = relation.to_arrow_reader(batch_size=max(1, min(max_rows + 1, 65_536)))
+    batches: list[pa.RecordBatch] = []
+    seen = 0
+    for batch in reader:
+        batches.append(batch)
+        seen += batch.num_rows
+        if seen > max_rows:
+            break
+    table = pa.Table.from_batches(batches, schema=reader.schema)
+    return table.slice(0, max_rows), seen > max_rows
+
+
+def _keywords(sql: str) -> list[tuple[int, str]]:
+    """(position, upper-cased text) of each non-comment token, from DuckDB's tokenizer."""
+    tokens = [(pos, kind) for pos, kind in duckdb.tokenize(sql)]
+    out: list[tuple[int, str]] = []
+    for index, (pos, kind) in enumerate(tokens):
+        if kind == duckdb.token_type.comment:
+            continue
+        end = tokens[index + 1][0] if index + 1 < len(tokens) else len(sql)
+        out.append((pos, sql[pos:end].strip().upper()))
+    return out
+
+
+def _pragma_name(sql: str) -> str:
+    tokens = _keywords(sql)
+    if len(tokens) < 2:
+        return ""
+    name = tokens[1][1]
+    return name.split("(", 1)[0].strip().strip('"').lower()
+
+
+def _check_explained(sql: str) -> None:
+    """``EXPLAIN [ANALYZE] [(options)] <statement>``: the statement must be a read too
+    (``EXPLAIN ANALYZE`` runs it)."""
+    tokens = _keywords(sql)
+    index = 1
+    if index < len(tokens) and tokens[index][1] == "ANALYZE":
+        index += 1
+    if index < len(tokens) and tokens[index][1].startswith("("):
+        depth = 0
+        while index < len(tokens):
+            text = tokens[index][1]
+            depth += text.count("(") - text.count(")")
+            index += 1
+            if depth <= 0:
+                break
+    if index >= len(tokens):
+        raise QueryError("EXPLAIN needs a statement to explain")
+    inner = sql[tokens[index][0] :]
+    try:
+        statements = duckdb.extract_statements(inner)
+    except duckdb.Error as error:
+        raise QueryError(first_line(error)) from None
+    if len(statements) != 1 or statements[0].type not in _READ_TYPES:
+        kind = statements[0].type.name if statements else "nothing"
+        raise QueryError(f"only read queries can be explained; got {kind}")
