@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from driftwatch.core import (
     DEFAULT_IDS,
@@ -76,7 +77,7 @@ def run_scenario(
     """
     from driftwatch.agent import run_agent
     from driftwatch.model import ModelClient
-    from driftwatch.monitor import MonitorEngine, RulePackMonitor, resolve_packs
+    from driftwatch.monitor import MonitorEngine, RulePackMonitor, create_monitor, resolve_packs
     from driftwatch.store import Store
     from driftwatch.tracing import StoreWriter, setup_tracing
 
@@ -88,7 +89,8 @@ def run_scenario(
     if turns is not None and turns < 1:
         raise UsageError("--turns must be at least 1")
     pack_names = list(packs) if packs is not None else list(spec.rule_packs)
-    monitors = [RulePackMonitor(resolve_packs(pack_names))] if pack_names else []
+    monitors: list[Any] = [RulePackMonitor(resolve_packs(pack_names))] if pack_names else []
+    monitors += [create_monitor(ref.name, **ref.args) for ref in spec.monitors]
     client = ModelClient(model, seed=seed, **(model_options or {}))  # type: ignore[arg-type]
 
     started = time.perf_counter()

@@ -1,5 +1,6 @@
 """Per-run environments and the tools that act on them."""
 
+from driftwatch.sandbox import business as _business  # noqa: F401 - registers its tools
 from driftwatch.sandbox.environment import (
     Mail,
     ToolFailure,

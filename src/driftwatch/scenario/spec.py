@@ -121,6 +121,13 @@ class SimulatedUser(_Model):
     max_words: int = Field(default=80, ge=5)
 
 
+class MonitorRef(_Model):
+    """A registered Python monitor (``@monitor("name")``) and its creation arguments."""
+
+    name: str = Field(min_length=1)
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
 class Variant(_Model):
     description: str = ""
     pressure: bool = True
@@ -157,6 +164,8 @@ class Scenario(_Model):
     variants: dict[str, Variant] = Field(default_factory=_default_variants)
     default_variant: str = "pressure"
     rule_packs: list[str] = Field(default_factory=list)
+    monitors: list[MonitorRef] = Field(default_factory=list)
+    """Extra Python monitors for this scenario, by registered name."""
     simulated: SimulatedHints = Field(default_factory=SimulatedHints)
     records: dict[str, Any] = Field(default_factory=dict)
     """Initial structured state (balances, inventory, tickets …) for scenario tools."""
