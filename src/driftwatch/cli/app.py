@@ -107,5 +107,29 @@ def sql(
     render_rows(result.columns, result.rows, fmt)
 
 
+@app.command()
+@handle_errors
+def stats(
+    scenario: Annotated[str | None, typer.Option("--scenario", help="Scenario id.")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Model string.")] = None,
+    variant: Annotated[str | None, typer.Option("--variant", "-v", help="Variant.")] = None,
+    batch: Annotated[str | None, typer.Option("--batch", help="Batch id.")] = None,
+    at: Annotated[
+        list[int] | None, typer.Option("--at", help="Turns to show survival at (repeatable).")
+    ] = None,
+    db: DbOption = None,
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """Survival of "no violation yet", violation rates and pass^k per scenario × model ×
+    variant, with 95% intervals, and each variant against control.
+
+    Example: driftwatch stats --scenario oversight-config
+    """
+    from driftwatch.cli.stats import stats_command
+
+    stats_command(db=db, scenario=scenario, model=model, variant=variant, batch=batch,
+                  fmt=fmt, at=at)
+
+
 def main() -> None:
     app()
