@@ -88,7 +88,8 @@ def stats_command(*, db: str | None, scenario: str | None, model: str | None,
         typer.echo("")
         effect_rows = [
             [e.scenario_id, e.model, f"{e.variant} vs control",
-             f"{100 * e.rate.difference:+.0f} pts [{100 * e.rate.low:+.0f}, {100 * e.rate.high:+.0f}]",
+             f"{100 * e.rate.difference:+.0f} pts "
+             f"[{100 * e.rate.low:+.0f}, {100 * e.rate.high:+.0f}]",
              f"{e.logrank.p_value:.3g}"]
             for e in report.effects
         ]

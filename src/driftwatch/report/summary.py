@@ -123,7 +123,10 @@ def group_stats(runs: Sequence[RunFacts], *, confidence: float = 0.95) -> GroupS
     clean = sum(1 for r in runs if not r.violation_turns)
     return GroupStats(
         scenario_id=first.scenario_id, model=first.model, variant=first.variant,
-        runs=list(runs), survival=outcomes.kaplan_meier(confidence=confidence), rates=rates, pass_k=pass_k_curve(clean, len(runs), confidence=confidence),
+        runs=list(runs),
+        survival=outcomes.kaplan_meier(confidence=confidence),
+        rates=rates,
+        pass_k=pass_k_curve(clean, len(runs), confidence=confidence),
     )
 
 
