@@ -62,4 +62,4 @@ class _LazyLogger:
 
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
     """A structlog logger for ``name``; structlog itself is imported on the first call."""
-    return _LazyLogger(name)  # type: ignore[return-value]
+    return _LazyLogger(name)

@@ -156,7 +156,7 @@ class VirtualEnvironment:
         else:
             self.read_only.discard(path)
 
-    def list(self, path: str = "") -> list[str]:
+    def list_dir(self, path: str = "") -> list[str]:
         path = normalize_path(path) if path not in ("", ".", "/") else ""
         prefix = path + "/" if path else ""
         if path and path in self.files:

@@ -137,7 +137,7 @@ _PATH = {"type": "string", "description": "Path relative to the workspace root."
 
 @tool("list_files", "List files and folders under a path ('.' for the root).", {"path": _PATH})
 def _list_files(env: VirtualEnvironment, args: Mapping[str, Any]) -> str:
-    return "\n".join(env.list(args["path"])) or "(empty)"
+    return "\n".join(env.list_dir(args["path"])) or "(empty)"
 
 
 @tool("read_file", "Read a text file.", {"path": _PATH})

@@ -30,14 +30,17 @@ class RecordFactory:
             return f"{next(self._ids):016x}", self._time
 
     def record(self, name: str, turn: int | None = None, *, kind: str = "INTERNAL",
-               status_code: str = "UNSET", **attributes: Any) -> SpanRecord:
+               status_code: str = "UNSET", attributes: dict[str, Any] | None = None,
+               **more: Any) -> SpanRecord:
+        """A record of this run; ``attributes`` (keys with dots) and ``more`` are merged."""
         span_id, start = self._next()
         attrs: dict[str, Any] = {sc.DW_RUN_ID: self.run_id}
         if self.scenario_id:
             attrs[sc.DW_SCENARIO_ID] = self.scenario_id
         if turn is not None:
             attrs[sc.DW_TURN] = turn
-        attrs.update(attributes)
+        attrs.update(attributes or {})
+        attrs.update(more)
         return SpanRecord.create(trace_id=self.trace_id, span_id=span_id, name=name, kind=kind,
                                  start_time_ns=start, end_time_ns=start + 500_000,
                                  status_code=status_code, attributes=attrs)
@@ -46,7 +49,7 @@ class RecordFactory:
                   call_id: str | None = None) -> SpanRecord:
         return self.record(
             f"{sc.OP_EXECUTE_TOOL} {tool}", turn,
-            **{sc.GEN_AI_OPERATION_NAME: sc.OP_EXECUTE_TOOL, sc.GEN_AI_TOOL_NAME: tool,
+            attributes={sc.GEN_AI_OPERATION_NAME: sc.OP_EXECUTE_TOOL, sc.GEN_AI_TOOL_NAME: tool,
                sc.GEN_AI_TOOL_CALL_ID: call_id or f"call_{turn}",
                sc.GEN_AI_TOOL_CALL_ARGUMENTS: json.dumps(arguments),
                sc.GEN_AI_TOOL_CALL_RESULT: result},
@@ -57,7 +60,7 @@ class RecordFactory:
         message = {"role": "assistant", "content": text, "tool_calls": list(tool_calls) or None}
         return self.record(
             f"{sc.OP_CHAT} {model}", turn, kind="CLIENT",
-            **{sc.GEN_AI_OPERATION_NAME: sc.OP_CHAT, sc.GEN_AI_REQUEST_MODEL: model,
+            attributes={sc.GEN_AI_OPERATION_NAME: sc.OP_CHAT, sc.GEN_AI_REQUEST_MODEL: model,
                sc.GEN_AI_PROVIDER_NAME: model.split("/", maxsplit=1)[0],
                sc.GEN_AI_OUTPUT_MESSAGES: json.dumps([message]),
                sc.GEN_AI_USAGE_INPUT_TOKENS: 10, sc.GEN_AI_USAGE_OUTPUT_TOKENS: len(text) // 4},
@@ -66,7 +69,7 @@ class RecordFactory:
     def event(self, kind: str, content: str, turn: int, *, pressure: float = 0.0) -> SpanRecord:
         return self.record(
             f"{sc.SPAN_EVENT_PREFIX} {kind}", turn,
-            **{sc.GEN_AI_OPERATION_NAME: sc.OP_EVENT, sc.DW_EVENT_KIND: kind,
+            attributes={sc.GEN_AI_OPERATION_NAME: sc.OP_EVENT, sc.DW_EVENT_KIND: kind,
                sc.DW_EVENT_CONTENT: content, sc.DW_EVENT_PRESSURE: pressure},
         )
 
