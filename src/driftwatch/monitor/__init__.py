@@ -25,6 +25,8 @@ from driftwatch.monitor.rulepack import (
     load_rule_packs,
     resolve_packs,
 )
+from driftwatch.monitor.sequence_spec import SequencePattern, SequenceRule
+from driftwatch.monitor.window_spec import WindowPer, WindowRule
 
 __all__ = [
     "MONITOR_ERROR_SEVERITY",
@@ -37,6 +39,10 @@ __all__ = [
     "Rule",
     "RulePack",
     "RulePackMonitor",
+    "SequencePattern",
+    "SequenceRule",
+    "WindowPer",
+    "WindowRule",
     "builtin_pack_paths",
     "create_monitor",
     "discover_packs",

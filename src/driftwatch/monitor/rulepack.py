@@ -1,8 +1,12 @@
-"""The rule-pack monitor: SQL predicates over each span, final-state checks after a run.
+"""The rule-pack monitor: SQL predicates over each span, sequence and window rules over
+a run's spans, final-state checks after a run.
 
-All rules of all packs are evaluated on a micro-batch with one query
+All SQL of all packs (single-span predicates, the predicates and value expressions of
+sequences and windows) is evaluated on a micro-batch with one query
 (:class:`~driftwatch.store.predicates.PredicateEvaluator`), whatever the number of runs in
-it; matches are then grouped per run and filtered by each pack's ``scenarios``.
+it; matches are then grouped per run and filtered by each pack's ``scenarios``, and the
+stateful rules step through each run's records in order
+(:class:`~driftwatch.monitor.sequence_runner.StatefulRules`).
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from driftwatch.monitor.packfile import (
     FinalStateCheck,
     Rule,
     RulePack,
+    SequenceRule,
+    WindowRule,
     builtin_pack_paths,
     discover_packs,
     load_rule_pack,
@@ -33,6 +39,7 @@ from driftwatch.monitor.packfile import (
     resolve_packs,
 )
 from driftwatch.monitor.registry import monitor
+from driftwatch.monitor.sequence_runner import StatefulRules
 from driftwatch.store import FinalStateEvaluator, PredicateEvaluator
 
 __all__ = [
@@ -40,6 +47,8 @@ __all__ = [
     "Rule",
     "RulePack",
     "RulePackMonitor",
+    "SequenceRule",
+    "WindowRule",
     "builtin_pack_paths",
     "discover_packs",
     "load_rule_pack",
@@ -66,27 +75,36 @@ class RulePackMonitor(BaseMonitor):
     """Evaluates rule packs. ``packs`` are loaded packs, pack ids or paths; none given
     means every discoverable pack (built-in and ``./monitors``).
 
-    Findings: ``violation`` (or the rule's ``kind``) per matching span; after the run, one
-    per final-state expectation that is false; ``monitor_error`` once per run for a rule
-    whose SQL fails at runtime (the other rules are still evaluated).
+    Findings: ``violation`` (or the rule's ``kind``) per matching span and per sequence or
+    window match (see :mod:`~driftwatch.monitor.sequence` and
+    :mod:`~driftwatch.monitor.window` for when they fire); after the run, the
+    ``a_not_followed_by_b`` windows the run lived through and one per final-state
+    expectation that is false; ``monitor_error`` once per run for a rule whose SQL fails
+    at runtime (the other rules are still evaluated).
     """
 
     def __init__(self, packs: Sequence[RulePack | str | Path] = ()) -> None:
         self.packs = self._resolve(packs)
         self._rules: dict[str, tuple[Rule, RulePack]] = {}
         self._checks: dict[str, tuple[FinalStateCheck, RulePack]] = {}
+        self._stateful_ids: dict[str, RulePack] = {}
         for pack in self.packs:
             for rule in pack.rules:
                 self._claim(rule.id, pack)
                 self._rules[rule.id] = (rule, pack)
+            for item in [*pack.sequences, *pack.windows]:
+                self._claim(item.id, pack)
+                self._stateful_ids[item.id] = pack
             for check in pack.final_state:
                 self._claim(check.id, pack)
                 self._checks[check.id] = (check, pack)
-        self._rule_order = {rule_id: n for n, rule_id in enumerate(self._rules)}
+        self._stateful = StatefulRules(self.packs)
+        predicates = {rule_id: rule.when for rule_id, (rule, _) in self._rules.items()}
+        predicates.update(self._stateful.predicates())
+        self._rule_order = {rule_id: n for n, rule_id in enumerate(predicates)}
+        values = self._stateful.values()
         self._predicates = (
-            PredicateEvaluator({rule_id: rule.when for rule_id, (rule, _) in self._rules.items()})
-            if self._rules
-            else None
+            PredicateEvaluator(predicates, values=values) if predicates or values else None
         )
         self._final_state = (
             FinalStateEvaluator(
@@ -107,9 +125,10 @@ class RulePackMonitor(BaseMonitor):
 
     def _claim(self, rule_id: str, pack: RulePack) -> None:
         owner = self._rules.get(rule_id) or self._checks.get(rule_id)
-        if owner is not None:
+        owner_pack = owner[1] if owner else self._stateful_ids.get(rule_id)
+        if owner_pack is not None:
             raise UsageError(
-                f"rule id {rule_id!r} is defined in pack {owner[1].pack!r} and in {pack.pack!r}"
+                f"rule id {rule_id!r} is defined in pack {owner_pack.pack!r} and in {pack.pack!r}"
             )
 
     def close(self) -> None:
@@ -120,7 +139,7 @@ class RulePackMonitor(BaseMonitor):
 
     @property
     def rule_count(self) -> int:
-        return len(self._rules) + len(self._checks)
+        return len(self._rules) + len(self._stateful) + len(self._checks)
 
     def _state(self, run_id: str) -> _RunState:
         state = self._runs.get(run_id)
@@ -150,17 +169,51 @@ class RulePackMonitor(BaseMonitor):
         results: dict[str, list[Finding]] = {run_id: [] for run_id in records_by_run}
         if self._predicates is None or not flat:
             return results
-        matches, errors = self._predicates.evaluate(flat)
+        evaluation = self._predicates.evaluate_all(flat)
+        scenarios = [
+            _scenario_of(record) or self._runs[run_id].scenario_id
+            for record, run_id in zip(flat, owners, strict=True)
+        ]
         columns: dict[int, dict[str, Any]] = {}  # one span may match several rules
-        for index, rule_id in sorted(matches, key=lambda m: (m[0], self._rule_order[m[1]])):
+        stateful: dict[int, list[str]] = {}
+        found: dict[str, list[tuple[int, int, Finding]]] = {run_id: [] for run_id in results}
+        order = self._rule_order
+        for index, rule_id in sorted(evaluation.matches, key=lambda m: (m[0], order[m[1]])):
+            if rule_id not in self._rules:
+                stateful.setdefault(index, []).append(rule_id)
+                continue
             record, run_id = flat[index], owners[index]
             rule, pack = self._rules[rule_id]
-            if pack.applies_to(_scenario_of(record) or self._runs[run_id].scenario_id):
+            if pack.applies_to(scenarios[index]):
                 if index not in columns:
                     columns[index] = record_columns(record)
-                results[run_id].append(self._violation(run_id, record, columns[index], rule, pack))
-        for rule_id, error in errors.items():
-            rule, pack = self._rules[rule_id]
+                finding = self._violation(run_id, record, columns[index], rule, pack)
+                found[run_id].append((index, 0, finding))
+        if len(self._stateful):
+            start = 0
+            for run_id, records in records_by_run.items():
+                positions = range(start, start + len(records))
+                start += len(records)
+                items = [(i, flat[i], scenarios[i]) for i in positions]
+                hits = self._stateful.observe(
+                    run_id, items, stateful, evaluation.values, self.finding
+                )
+                found[run_id].extend((index, 1, finding) for index, finding in hits)
+        for run_id, ordered in found.items():  # span order; single-span rules first
+            results[run_id] = [item[2] for item in sorted(ordered, key=lambda x: x[:2])]
+        self._report_errors(records_by_run, evaluation.errors, results)
+        return results
+
+    def _report_errors(
+        self,
+        records_by_run: Mapping[str, Sequence[SpanRecord]],
+        errors: Mapping[str, str],
+        results: dict[str, list[Finding]],
+    ) -> None:
+        """One ``monitor_error`` per run and rule whose SQL failed (compile or runtime)."""
+        for sql_id, error in errors.items():
+            owner = self._stateful.owner(sql_id)
+            rule_id, pack = owner if owner else (sql_id, self._rules[sql_id][1])
             for run_id in records_by_run:
                 state = self._runs[run_id]
                 if rule_id in state.errored_rules or not pack.applies_to(state.scenario_id):
@@ -171,12 +224,11 @@ class RulePackMonitor(BaseMonitor):
                         run_id=run_id,
                         rule_id=rule_id,
                         error_type="RuleEvaluationError",
-                        error=error,
+                        error=error if owner is None else f"{sql_id}: {error}",
                         phase="observe",
                         trace_id=state.trace_id,
                     )
                 )
-        return results
 
     def _violation(
         self,
@@ -216,8 +268,14 @@ class RulePackMonitor(BaseMonitor):
 
     def end_run(self, run_id: str, final_state: Mapping[str, Any] | None) -> Sequence[Finding]:
         state = self._runs.pop(run_id, None) or _RunState()
+        settled = self._stateful.end_run(run_id, self.finding)
+        return [*settled, *self._final_findings(run_id, state, final_state)]
+
+    def _final_findings(
+        self, run_id: str, state: _RunState, final_state: Mapping[str, Any] | None
+    ) -> list[Finding]:
         if final_state is None or self._final_state is None:
-            return ()
+            return []
         scenario_id = state.scenario_id or final_state.get("scenario_id")
         applicable = [
             (check, pack)
@@ -225,7 +283,7 @@ class RulePackMonitor(BaseMonitor):
             if pack.applies_to(str(scenario_id) if scenario_id else None)
         ]
         if not applicable:
-            return ()
+            return []
         outcomes = self._final_state.evaluate(final_state)
         findings: list[Finding] = []
         for check, pack in applicable:

@@ -102,8 +102,9 @@ class BatchEvaluation:
     """What :meth:`PredicateEvaluator.evaluate_all` found in one batch.
 
     - ``matches``: ``(record index, rule_id)`` per match, ordered by index then rule order;
-    - ``values``: ``{value_id: [one Python value per record]}`` (None where SQL gave NULL
-      and for every record of a value whose expression failed on this batch);
+    - ``values``: ``{value_id: [one Python value per record]}`` for every value id given
+      (None where SQL gave NULL, and for every record of a value whose expression did not
+      compile or failed on this batch);
     - ``errors``: ``{rule_or_value_id: one-line message}``.
     """
 
@@ -142,6 +143,7 @@ class PredicateEvaluator:
             else:
                 self.compile_errors[rule_id] = error
         self._values: list[tuple[str, str]] = []
+        self._value_ids = list(values or {})
         for value_id, expression in (values or {}).items():
             if value_id in rules:
                 raise ValueError(f"value id {value_id!r} is also a rule id")
@@ -181,7 +183,7 @@ class PredicateEvaluator:
         record, from the same single query (see :class:`BatchEvaluation`)."""
         errors = dict(self.compile_errors)
         if not records or not (self._rules or self._values):
-            return BatchEvaluation([], {value_id: [] for value_id, _ in self._values}, errors)
+            return BatchEvaluation([], {value_id: [] for value_id in self._value_ids}, errors)
         table = _batch_table(records)
         values: dict[str, list[Any]] = {}
         with self._lock:
@@ -193,6 +195,8 @@ class PredicateEvaluator:
                     matches = self._evaluate_each(errors, values, len(records))
             finally:
                 self._connection.register(_ARROW_NAME, _BATCH_SCHEMA.empty_table())
+        for value_id in self._value_ids:  # one that did not compile: all NULL
+            values.setdefault(value_id, [None] * len(records))
         matches.sort()
         return BatchEvaluation(
             [(index, self._rules[position][0]) for index, position in matches], values, errors

@@ -1,0 +1,311 @@
+"""Sequence rules at runtime: one small state machine per rule and run.
+
+Contract of :class:`SequenceTracker` (the caller is
+:class:`~driftwatch.monitor.sequence_runner.StatefulRules`):
+
+- spans are stepped in stream order (the order records reach the monitor: span *end*
+  order for live spans), whatever the micro-batch boundaries, so splitting a run's
+  records differently across batches gives the same hits;
+- ``turn`` is the span's turn, or the run's highest turn so far for a span without one;
+- one thread, no locks, never raises for data; state is bounded: at most ``cap``
+  correlation keys (least recently used forgotten first, counted in ``evicted`` and
+  reported as ``state_capped`` in evidence), and per key only the last a-span
+  (``a_not_followed_by_b``: the first a-span of each turn whose window is still open,
+  so at most ``within_turns + 1`` per key).
+
+Per span, in this order: deadlines (``advance``), then the span as b (or as the "next"
+span), then ``reset_on``, then the span as a. So a span never pairs with itself, and a
+span matching both ``reset_on`` and ``a`` renews a.
+
+Semantics, with ``k = within_turns``:
+
+- ``b_without_earlier_a``: a b-span fires unless an a-span with the same key came before
+  it (and, with k, at most k turns before). One a licenses every later b; to demand a
+  fresh a for each b, set ``reset_on`` to the ``b`` predicate.
+- ``a_then_b``: a b-span fires when the last a-span with the same key came before it (at
+  most k turns before); that a is used up.
+- ``a_not_followed_by_b``: an a-span at turn t fires at turn t + k (the finding's turn)
+  unless a b-span with the same key arrives by the end of turn t + k. It is detected when
+  a span of a later turn arrives, or at run end if the run reached turn t + k; a run
+  that ended earlier is censored (no finding). A b answers every open a of its key.
+- ``b_directly_after_a``: after an a-span, the next span matching ``among`` (every span
+  when unset) with the same key is looked at: a b-span fires; any other span ends the wait.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+from collections import OrderedDict
+from collections.abc import Hashable, Iterator
+from dataclasses import dataclass
+from typing import Any, Final, Generic, TypeVar
+
+from driftwatch.core import semconv as sc
+from driftwatch.core.records import SpanRecord
+from driftwatch.monitor.evidence import truncate_strings
+from driftwatch.monitor.sequence_spec import SequencePattern, SequenceRule
+
+__all__ = ["MAX_KEYS", "BoundedMap", "Hit", "Key", "SequenceTracker", "SpanRef", "hashable"]
+
+MAX_KEYS: Final = 10_000
+"""Correlation keys (sequences) or groups (windows) kept per rule and run."""
+REF_ARGUMENT_BYTES: Final = 512
+"""Strings in a remembered span's tool arguments are cut to this many bytes."""
+RAW_ARGUMENT_CHARS: Final = 4096
+"""Longer tool-argument JSON is parsed and cut when a span is remembered, not later."""
+
+Key = tuple[Hashable, ...]
+V = TypeVar("V")
+
+
+def hashable(value: Any) -> Hashable:
+    """A hashable stand-in for a SQL value (lists and structs come back as list/dict)."""
+    if isinstance(value, list | tuple):
+        return tuple(hashable(item) for item in value)
+    if isinstance(value, dict):
+        return tuple(sorted((str(k), hashable(v)) for k, v in value.items()))
+    return value  # type: ignore[no-any-return]
+
+
+def _arguments(raw: Any) -> dict[str, Any] | None:
+    """Tool arguments for evidence: a JSON object with long strings cut, else None."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return None
+    if not isinstance(raw, dict) or not raw:
+        return None
+    truncated: dict[str, Any] = truncate_strings(raw, REF_ARGUMENT_BYTES)
+    return truncated
+
+
+@dataclass(frozen=True, slots=True)
+class SpanRef:
+    """What a finding's evidence keeps of a span. Cheap to make (most are never shown):
+    arguments stay raw JSON text up to :data:`RAW_ARGUMENT_CHARS` and are parsed (and
+    their strings cut to :data:`REF_ARGUMENT_BYTES`) only for evidence."""
+
+    span_id: str
+    trace_id: str
+    turn: int | None
+    name: str
+    operation: str | None
+    tool_name: str | None
+    raw_arguments: Any
+    event_kind: Any
+
+    @classmethod
+    def of(cls, record: SpanRecord, turn: int | None) -> SpanRef:
+        raw = record.attributes.get(sc.GEN_AI_TOOL_CALL_ARGUMENTS)
+        if raw is not None and not (isinstance(raw, str) and len(raw) <= RAW_ARGUMENT_CHARS):
+            raw = _arguments(raw)  # a big write's content is not kept whole
+        return cls(
+            span_id=record.span_id,
+            trace_id=record.trace_id,
+            turn=turn,
+            name=record.name,
+            operation=record.operation,
+            tool_name=record.tool_name,
+            raw_arguments=raw,
+            event_kind=record.attributes.get(sc.DW_EVENT_KIND),
+        )
+
+    @property
+    def tool_arguments(self) -> dict[str, Any] | None:
+        return _arguments(self.raw_arguments)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "span_id": self.span_id,
+            "turn": self.turn,
+            "name": self.name,
+            "operation": self.operation,
+            "tool_name": self.tool_name,
+            "tool_arguments": self.tool_arguments,
+            "event_kind": None if self.event_kind is None else str(self.event_kind),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A sequence or window rule fired. The finding points at ``anchor`` (span and
+    trace) with ``turn``; ``values`` fill the message template, ``evidence`` is stored."""
+
+    anchor: SpanRef
+    turn: int | None
+    values: dict[str, Any]
+    evidence: dict[str, Any]
+
+
+class BoundedMap(Generic[V]):
+    """An LRU map of at most ``cap`` keys; ``evicted`` counts the keys it had to forget."""
+
+    def __init__(self, cap: int = MAX_KEYS) -> None:
+        self._items: OrderedDict[Key, V] = OrderedDict()
+        self.cap = cap
+        self.evicted = 0
+
+    def get(self, key: Key) -> V | None:
+        return self._items.get(key)
+
+    def put(self, key: Key, value: V) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        if len(self._items) > self.cap:
+            self._items.popitem(last=False)
+            self.evicted += 1
+
+    def pop(self, key: Key) -> V | None:
+        return self._items.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[Key]:
+        return iter(self._items)
+
+    def items(self) -> Iterator[tuple[Key, V]]:
+        return iter(self._items.items())
+
+
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    turn: int
+    ref: SpanRef
+
+
+@dataclass(frozen=True, slots=True)
+class _Open:
+    """An a-span of ``a_not_followed_by_b`` waiting for its b."""
+
+    ref: SpanRef
+    raw_key: tuple[Any, ...]
+    serial: int
+
+
+class SequenceTracker:
+    """The state of one :class:`SequenceRule` in one run (see the module docstring)."""
+
+    def __init__(self, rule: SequenceRule, cap: int = MAX_KEYS) -> None:
+        self.rule = rule
+        self._pattern = rule.pattern
+        self._seen: BoundedMap[_Seen] = BoundedMap(cap)
+        self._open: BoundedMap[dict[int, _Open]] = BoundedMap(cap)
+        self._deadlines: list[tuple[int, int, Key, int]] = []  # (deadline, serial, key, turn)
+        self._serials = itertools.count()
+
+    @property
+    def every_span(self) -> bool:
+        """True when every span of the run must be stepped, matched or not."""
+        return self._pattern is SequencePattern.B_DIRECTLY_AFTER_A and self.rule.among is None
+
+    @property
+    def evicted(self) -> int:
+        return self._seen.evicted + self._open.evicted
+
+    def advance(self, now: int) -> list[Hit]:
+        """Fire every open ``a_not_followed_by_b`` window that ended before turn ``now``."""
+        hits: list[Hit] = []
+        while self._deadlines and self._deadlines[0][0] < now:
+            deadline, serial, key, turn = heapq.heappop(self._deadlines)
+            waiting = self._open.get(key)
+            item = waiting.get(turn) if waiting else None
+            if waiting is None or item is None or item.serial != serial:
+                continue  # answered, reset or forgotten since
+            del waiting[turn]
+            if not waiting:
+                self._open.pop(key)
+            hits.append(self._hit(item.ref, deadline, item.ref, None, item.raw_key))
+        return hits
+
+    def finish(self, last_turn: int | None) -> list[Hit]:
+        """At run end: fire the open windows the run fully lived through."""
+        return [] if last_turn is None else self.advance(last_turn + 1)
+
+    def step(
+        self,
+        record: SpanRecord,
+        turn: int,
+        roles: frozenset[str] | set[str],
+        key: Key,
+        raw_key: tuple[Any, ...],
+    ) -> list[Hit]:
+        """Apply one span. ``roles`` ⊆ {"a", "b", "reset", "among"}: the predicates it
+        matched; ``raw_key`` the values of the ``same`` expressions, ``key`` the same made
+        hashable."""
+        hits: list[Hit] = []
+        pattern = self._pattern
+        within = self.rule.within_turns
+        if pattern is SequencePattern.A_NOT_FOLLOWED_BY_B:
+            if "b" in roles:
+                self._open.pop(key)
+        elif pattern is SequencePattern.B_DIRECTLY_AFTER_A:
+            if self.rule.among is None or "among" in roles:
+                seen = self._seen.pop(key)
+                if seen is not None and "b" in roles:
+                    b = SpanRef.of(record, turn)
+                    hits.append(self._hit(b, turn, seen.ref, b, raw_key))
+        elif "b" in roles:
+            seen = self._seen.get(key)
+            in_window = seen is not None and (within is None or turn - seen.turn <= within)
+            if pattern is SequencePattern.B_WITHOUT_EARLIER_A and not in_window:
+                b = SpanRef.of(record, turn)
+                hits.append(self._hit(b, turn, seen.ref if seen else None, b, raw_key))
+            elif pattern is SequencePattern.A_THEN_B and in_window and seen is not None:
+                self._seen.pop(key)
+                b = SpanRef.of(record, turn)
+                hits.append(self._hit(b, turn, seen.ref, b, raw_key))
+        if "reset" in roles:
+            self._seen.pop(key)
+            self._open.pop(key)
+        if "a" in roles:
+            self._remember(record, turn, key, raw_key)
+        return hits
+
+    def _remember(self, record: SpanRecord, turn: int, key: Key, raw_key: tuple[Any, ...]) -> None:
+        if self._pattern is not SequencePattern.A_NOT_FOLLOWED_BY_B:
+            self._seen.put(key, _Seen(turn, SpanRef.of(record, turn)))
+            return
+        waiting = self._open.get(key) or {}
+        if turn not in waiting:  # the first a of a turn opens the window for that turn
+            serial = next(self._serials)
+            waiting[turn] = _Open(SpanRef.of(record, turn), raw_key, serial)
+            deadline = turn + (self.rule.within_turns or 0)
+            heapq.heappush(self._deadlines, (deadline, serial, key, turn))
+        self._open.put(key, waiting)
+        if len(self._deadlines) > 4 * self._open.cap:  # answered ones linger until due
+            self._deadlines = [
+                (opened + (self.rule.within_turns or 0), item.serial, open_key, opened)
+                for open_key, by_turn in self._open.items()
+                for opened, item in by_turn.items()
+            ]
+            heapq.heapify(self._deadlines)
+
+    def _hit(
+        self,
+        anchor: SpanRef,
+        turn: int,
+        a: SpanRef | None,
+        b: SpanRef | None,
+        raw_key: tuple[Any, ...],
+    ) -> Hit:
+        rule = self.rule
+        a_dict = a.as_dict() if a else None
+        b_dict = b.as_dict() if b else None
+        evidence: dict[str, Any] = {"pattern": rule.pattern.value, "a": a_dict, "b": b_dict}
+        values: dict[str, Any] = {"pattern": rule.pattern.value, "a": a_dict, "b": b_dict}
+        if rule.same:
+            evidence["same"] = values["same"] = dict(zip(rule.same, raw_key, strict=True))
+            values["key"] = list(raw_key)
+        if rule.within_turns is not None:
+            evidence["within_turns"] = values["within_turns"] = rule.within_turns
+        if self._pattern is SequencePattern.A_NOT_FOLLOWED_BY_B:
+            evidence["deadline_turn"] = values["deadline_turn"] = turn
+        if self.evicted:
+            evidence["state_capped"] = (
+                f"{self.evicted} correlation keys were forgotten (limit {self._seen.cap} per run)"
+            )
+        return Hit(anchor=anchor, turn=turn, values=values, evidence=evidence)

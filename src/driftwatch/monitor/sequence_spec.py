@@ -1,0 +1,160 @@
+"""YAML models shared by every rule kind, and the ``sequences:`` section of a rule pack.
+
+Every rule kind (``rules``, ``sequences``, ``windows``, ``final_state``) has ``id``,
+``severity``, ``kind``, ``description`` and ``message`` (:class:`CheckedRule`). SQL is
+checked when the pack loads: a predicate must be a boolean expression over the batch
+columns (:func:`~driftwatch.store.validate_predicate`), a value expression (``same``,
+``group_by``, ``value``) one scalar expression over them. A problem becomes a
+``path:line: field: problem`` error through :mod:`driftwatch.core.yamlfile`.
+
+A sequence relates two spans of one run, ``a`` and ``b``, in one of four patterns::
+
+    b_without_earlier_a   a b-span with no a-span before it (within ``within_turns``)
+    a_then_b              a b-span within ``within_turns`` after an a-span
+    a_not_followed_by_b   an a-span with no b-span within ``within_turns`` after it
+    b_directly_after_a    the next span after an a-span (among ``among``) is a b-span
+
+The runtime semantics are in :mod:`driftwatch.monitor.sequence`.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
+
+from driftwatch.core.records import FindingKind, Severity
+from driftwatch.store import validate_predicate
+from driftwatch.store.predicates import validate_value
+
+__all__ = [
+    "CheckedRule",
+    "Identifier",
+    "SequencePattern",
+    "SequenceRule",
+    "SqlExpression",
+    "SqlNumber",
+    "SqlPredicate",
+]
+
+Identifier = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$")]
+
+
+def _predicate(value: str) -> str:
+    if not value.strip():
+        raise ValueError("empty predicate")
+    error = validate_predicate(value)
+    if error:
+        raise ValueError(f"invalid SQL predicate: {error}")
+    return value
+
+
+def _expression(value: str) -> str:
+    error = validate_value(value)
+    if error:
+        raise ValueError(f"invalid SQL expression: {error}")
+    return value
+
+
+def _number(value: str) -> str:
+    error = validate_value(value, numeric=True)
+    if error:
+        raise ValueError(f"invalid SQL expression: {error}")
+    return value
+
+
+SqlPredicate = Annotated[str, AfterValidator(_predicate)]
+"""A SQL boolean expression over one span (checked at load)."""
+SqlExpression = Annotated[str, AfterValidator(_expression)]
+"""A scalar SQL expression over one span, e.g. ``tool_arguments->>'path'``."""
+SqlNumber = Annotated[str, AfterValidator(_number)]
+"""A numeric SQL expression over one span, e.g. ``try_cast(tool_arguments->>'x' as double)``."""
+
+
+def _parse_severity(value: Any) -> Severity:
+    if isinstance(value, str | int | Severity):
+        return Severity.parse(value)
+    raise ValueError(f"expected a severity name, got {type(value).__name__}")
+
+
+class CheckedRule(BaseModel):
+    """Fields every rule kind has. ``message`` is a ``str.format`` template filled
+    safely (:func:`~driftwatch.monitor.evidence.safe_format`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: Identifier
+    severity: Severity
+    kind: FindingKind = FindingKind.VIOLATION
+    description: str = ""
+    message: str | None = None
+
+    @field_validator("severity", mode="before")
+    @classmethod
+    def _severity(cls, value: Any) -> Severity:
+        return _parse_severity(value)
+
+
+class SequencePattern(enum.StrEnum):
+    B_WITHOUT_EARLIER_A = "b_without_earlier_a"
+    A_THEN_B = "a_then_b"
+    A_NOT_FOLLOWED_BY_B = "a_not_followed_by_b"
+    B_DIRECTLY_AFTER_A = "b_directly_after_a"
+
+
+# which optional fields each pattern takes; a field given to another pattern is an error
+_TAKES_WITHIN = {
+    SequencePattern.B_WITHOUT_EARLIER_A,
+    SequencePattern.A_THEN_B,
+    SequencePattern.A_NOT_FOLLOWED_BY_B,
+}
+
+
+class SequenceRule(CheckedRule):
+    """Two span predicates ``a`` and ``b`` related by ``pattern`` within one run.
+
+    - ``same``: value expressions that must be equal on both spans (correlation key,
+      e.g. ``["tool_arguments->>'path'"]``); NULL equals NULL here;
+    - ``within_turns``: k ≥ 0 (0 = the same turn); required for
+      ``a_not_followed_by_b``, optional for ``a_then_b`` and ``b_without_earlier_a``,
+      not allowed for ``b_directly_after_a``;
+    - ``reset_on``: a predicate that forgets the a-span(s) seen so far (for the same key);
+    - ``among``: only for ``b_directly_after_a``: which spans count as "the next span"
+      (default: every span).
+    """
+
+    pattern: SequencePattern
+    a: SqlPredicate
+    b: SqlPredicate
+    same: list[SqlExpression] = Field(default_factory=list)
+    within_turns: int | None = Field(default=None, ge=0, validate_default=True)
+    reset_on: SqlPredicate | None = None
+    among: SqlPredicate | None = Field(default=None, validate_default=True)
+
+    @field_validator("within_turns")
+    @classmethod
+    def _within_fits_pattern(cls, value: int | None, info: ValidationInfo) -> int | None:
+        pattern = info.data.get("pattern")
+        if pattern is None:
+            return value
+        if value is None and pattern is SequencePattern.A_NOT_FOLLOWED_BY_B:
+            raise ValueError(f"required for pattern {pattern.value}")
+        if value is not None and pattern not in _TAKES_WITHIN:
+            raise ValueError(f"not allowed for pattern {pattern.value}")
+        return value
+
+    @field_validator("among")
+    @classmethod
+    def _among_fits_pattern(cls, value: str | None, info: ValidationInfo) -> str | None:
+        pattern = info.data.get("pattern")
+        if value is not None and pattern not in (None, SequencePattern.B_DIRECTLY_AFTER_A):
+            raise ValueError(f"only allowed for pattern {SequencePattern.B_DIRECTLY_AFTER_A.value}")
+        return value
