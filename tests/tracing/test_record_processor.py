@@ -118,7 +118,7 @@ class FlakyStore:
         self.calls = 0
         self._lock = threading.Lock()
 
-    def write_span_table(self, table: pa.Table) -> int:
+    def write_span_table(self, table: pa.Table, *, json_checked: bool = False) -> int:
         with self._lock:
             self.calls += 1
             if self.calls <= self.failures:
