@@ -15,6 +15,17 @@ if TYPE_CHECKING:
 _configured = False
 
 
+class _CurrentStderr:
+    """Writes to whatever ``sys.stderr`` is now (test runners and the CLI runner swap it;
+    a logger bound to the old stream would write to a closed file)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(level: str = "warning", fmt: str | None = None) -> None:
     """Configure structlog once. ``fmt`` is ``console`` or ``json``; by default console
     when stderr is a terminal, JSON otherwise (``DRIFTWATCH_LOG_FORMAT`` overrides)."""
@@ -38,7 +49,7 @@ def configure_logging(level: str = "warning", fmt: str | None = None) -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
     _configured = True

@@ -1,15 +1,17 @@
 """Query results as plain Python values.
 
-Results are fetched as Arrow (DuckDB's ``fetchall`` needs pytz for TIMESTAMPTZ columns,
-Arrow gives timezone-aware datetimes without it, and is faster for large results).
+Writers fetch Arrow; user SQL fetches rows directly (no pyarrow import on the
+``driftwatch sql`` path). Connections run with ``TimeZone = 'UTC'``, so TIMESTAMPTZ
+values come back as timezone-aware UTC datetimes either way.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 @dataclass(frozen=True, slots=True)

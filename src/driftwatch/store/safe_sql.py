@@ -15,17 +15,19 @@ Three layers, each enough for most attacks, together for all we know of:
 from __future__ import annotations
 
 import contextlib
+import sys
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import duckdb
-import pyarrow as pa
 
 from driftwatch.core.errors import QueryError
 from driftwatch.store.connection import first_line, open_connection
-from driftwatch.store.db import Store, live_store
-from driftwatch.store.result import QueryResult, result_from_arrow
+from driftwatch.store.result import QueryResult
 from driftwatch.store.watchdog import Watchdog
+
+if TYPE_CHECKING:
+    from driftwatch.store.db import Store
 
 DEFAULT_TIMEOUT_S: Final = 30.0
 
@@ -98,16 +100,29 @@ def safe_query(
     check_read_only(sql)
     if max_rows is not None and max_rows < 0:
         raise QueryError("max_rows must be zero or more")
-    store = target if isinstance(target, Store) else live_store(target)
+    store = _live(target)
     if store is not None:
         with store._cursor() as cursor:
             return _run(cursor, sql, timeout_s, max_rows)
-    assert not isinstance(target, Store)
+    assert isinstance(target, str | Path)
     connection = open_connection(target, read_only=True)
     try:
         return _run(connection, sql, timeout_s, max_rows)
     finally:
         connection.close()
+
+
+def _live(target: Store | str | Path) -> Store | None:
+    """The Store serving ``target`` in this process, if any. ``driftwatch.store.db`` is
+    only consulted when something already imported it: otherwise no Store can be open."""
+    db = sys.modules.get("driftwatch.store.db")
+    if db is None:
+        return None
+    if isinstance(target, db.Store):
+        live: Store = target
+        return live
+    store: Store | None = db.live_store(target)
+    return store
 
 
 def _run(
@@ -120,11 +135,14 @@ def _run(
         try:
             connection.execute("BEGIN TRANSACTION READ ONLY")
             relation = connection.sql(sql)
+            if relation is None:  # e.g. a PRAGMA that returns nothing
+                return QueryResult(columns=[], rows=[])
             columns = list(relation.columns)
             if max_rows is None:
-                return result_from_arrow(columns, relation.to_arrow_table())
-            table, truncated = _fetch_at_most(relation, max_rows)
-            return result_from_arrow(columns, table, truncated=truncated)
+                return QueryResult(columns=columns, rows=relation.fetchall())
+            rows = relation.limit(max_rows + 1).fetchall()
+            return QueryResult(columns=columns, rows=rows[:max_rows],
+                               truncated=len(rows) > max_rows)
         except duckdb.Error as error:
             if watchdog.fired:
                 raise QueryError(f"query exceeded the {timeout_s:g} s time limit") from None
@@ -134,19 +152,6 @@ def _run(
             # the transaction may already be gone (the query failed or was interrupted)
             with contextlib.suppress(duckdb.Error):
                 connection.execute("ROLLBACK")
-
-
-def _fetch_at_most(relation: duckdb.DuckDBPyRelation, max_rows: int) -> tuple[pa.Table, bool]:
-    reader = relation.to_arrow_reader(batch_size=max(1, min(max_rows + 1, 65_536)))
-    batches: list[pa.RecordBatch] = []
-    seen = 0
-    for batch in reader:
-        batches.append(batch)
-        seen += batch.num_rows
-        if seen > max_rows:
-            break
-    table = pa.Table.from_batches(batches, schema=reader.schema)
-    return table.slice(0, max_rows), seen > max_rows
 
 
 def _keywords(sql: str) -> list[tuple[int, str]]:
