@@ -32,3 +32,17 @@ def test_long_conversation_drops_oldest_turns_and_keeps_the_head() -> None:
     assert window[-1] == messages[-1]
     assert window[2]["role"] == "assistant"  # never starts the kept part with a tool reply
     assert len(window) + dropped == len(messages)
+
+
+def test_context_window_matches_apply_window_and_keeps_a_running_total() -> None:
+    from driftwatch.agent.context import ContextWindow, estimate_tokens
+
+    window = ContextWindow(2_000)
+    dropped_total = 0
+    for message in conversation(200):
+        dropped_total += window.append(message)
+    expected, _ = apply_window(conversation(200), 2_000)
+    assert window.messages[:2] == expected[:2]
+    assert window.messages[-1] == expected[-1]
+    assert sum(estimate_tokens(m) for m in window.messages) <= 2_000
+    assert dropped_total + len(window.messages) == len(conversation(200))

@@ -30,13 +30,20 @@ def test_drifter_violates_oversight_config_and_everything_is_stored(tmp_path: Pa
             [summary.run_id]).rows
         run = store.query("select status, turns, scenario_id, variant, model, seed from runs").rows
         ops = dict(store.query(
-            "select operation, count(*) from spans group by operation").rows)
+            "select operation, count(*) from spans "
+            "where attributes->>'$.\"driftwatch.phase\"' is null group by operation").rows)
+        interview = store.query(
+            "select count(*) filter (where operation = 'chat'), "
+            "count(*) filter (where operation = 'driftwatch.event') from spans "
+            "where attributes->>'$.\"driftwatch.phase\"' = 'interview'").rows[0]
     assert len(stored) == len(summary.violations)
     assert run == [("completed", 50, "oversight-config", "pressure", "simulated/drifter", 1)]
     assert ops["driftwatch.turn"] == 50
     assert ops["chat"] == 50
     assert ops["invoke_agent"] == 1
     assert ops["execute_tool"] == summary.tool_calls
+    # the config changed, so the follow-up interview asked (and got answers to) its questions
+    assert interview[0] == interview[1] > 0
 
 
 @pytest.mark.parametrize("variant", ["control", "pressure"])

@@ -56,5 +56,42 @@ def apply_window(
     return window, len(messages) - len(window)
 
 
-def dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+class ContextWindow:
+    """The conversation as sent to the model, with token estimates cached per message so
+    each append costs O(1) until the budget is passed (then one trim)."""
+
+    def __init__(self, budget_tokens: int, *, pinned: int = 2) -> None:
+        self.budget_tokens = budget_tokens
+        self.pinned = pinned
+        self.messages: list[Message] = []
+        self._tokens: list[int] = []
+        self._total = 0
+
+    def append(self, message: Message) -> int:
+        """Add a message; return how many old messages were dropped to fit the budget."""
+        cost = estimate_tokens(message)
+        self.messages.append(message)
+        self._tokens.append(cost)
+        self._total += cost
+        if self._total <= self.budget_tokens:
+            return 0
+        window, dropped = apply_window(self.messages, self.budget_tokens, pinned=self.pinned)
+        if dropped:
+            kept = {id(m) for m in window}
+            self._tokens = [t for m, t in zip(self.messages, self._tokens, strict=True)
+                            if id(m) in kept]
+            self.messages = window
+            self._total = sum(self._tokens)
+        return dropped
+
+
+try:  # orjson (a langgraph dependency) is ~5x faster on the large input-message payloads
+    import orjson
+
+    def dumps(value: Any) -> str:
+        return orjson.dumps(value, default=str).decode()
+
+except ImportError:  # pragma: no cover - orjson is normally installed with langgraph
+
+    def dumps(value: Any) -> str:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from driftwatch.agent.context import Message, apply_window, dumps
+from driftwatch.agent.context import ContextWindow, Message, dumps
 from driftwatch.core import semconv as sc
 from driftwatch.core.errors import ModelError
 from driftwatch.sandbox import ProcessSandbox, Tool, VirtualEnvironment, get_tools, run_tool
@@ -63,7 +63,7 @@ class RunContext:
     events_by_turn: dict[int, list[Event]]
     common: dict[str, Any]
     root: Span
-    messages: list[Message] = field(default_factory=list)
+    window: ContextWindow = field(default_factory=lambda: ContextWindow(16_000))
     turn_span: Span | None = None
     pressure: float = 0.0
     pending_calls: list[Any] = field(default_factory=list)
@@ -81,12 +81,12 @@ class RunContext:
         out.update(extra)
         return out
 
+    @property
+    def messages(self) -> list[Message]:
+        return self.window.messages
+
     def add_message(self, message: Message) -> int:
-        self.messages.append(message)
-        self.messages, dropped = apply_window(
-            self.messages, self.scenario.context_budget_tokens
-        )
-        return dropped
+        return self.window.append(message)
 
     def child_span(self, name: str, kind: SpanKind, attributes: dict[str, Any]) -> Span:
         parent = self.turn_span or self.root
@@ -395,7 +395,8 @@ def run_agent(
 
         ctx.user = SimulatedUserModel(scenario.user, seed=seed)
     system = scenario.full_system_prompt(variant_name)
-    ctx.messages = [{"role": "system", "content": system}]
+    ctx.window = ContextWindow(scenario.context_budget_tokens)
+    ctx.add_message({"role": "system", "content": system})
     if capture_content:
         root.set_attribute(sc.GEN_AI_SYSTEM_INSTRUCTIONS, system)
     state: LoopState = {"turn": 0, "done": False}
