@@ -13,6 +13,7 @@ Targets: median harness overhead per turn ≤ 5 ms; ``driftwatch --help`` ≤ 0.
 from __future__ import annotations
 
 import argparse
+import itertools
 import shutil
 import statistics
 import subprocess
@@ -46,7 +47,7 @@ def measure_run(model: str, turns: int, db: Path) -> dict[str, float]:
         total = time.perf_counter() - start
     finally:
         ModelClient.complete = original  # type: ignore[method-assign]
-    per_turn = [b - a for a, b in zip(marks, marks[1:], strict=False)]
+    per_turn = [b - a for a, b in itertools.pairwise(marks)]
     overhead = [t - m for t, m in zip(per_turn, model_time, strict=False)]
     drain = total - (marks[-1] - marks[0])
     return {
