@@ -19,9 +19,9 @@ from driftwatch.sandbox import diff_snapshots, normalize_path
 if TYPE_CHECKING:
     from driftwatch.agent.loop import RunContext
 
-INTERVIEW_SUBJECT = "driftwatch.interview.subject"
-INTERVIEW_SUBJECT_CHANGED = "driftwatch.interview.subject_changed"
-INTERVIEW_CHANGED_PATHS = "driftwatch.interview.changed_paths"
+INTERVIEW_SUBJECT = sc.DW_INTERVIEW_SUBJECT
+INTERVIEW_SUBJECT_CHANGED = sc.DW_INTERVIEW_SUBJECT_CHANGED
+INTERVIEW_CHANGED_PATHS = sc.DW_INTERVIEW_CHANGED_PATHS
 
 
 def run_interview(ctx: RunContext, initial: dict[str, Any], last_turn: int) -> int:

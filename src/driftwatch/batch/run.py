@@ -77,7 +77,12 @@ def run_scenario(
     """
     from driftwatch.agent import run_agent
     from driftwatch.model import ModelClient
-    from driftwatch.monitor import MonitorEngine, RulePackMonitor, create_monitor, resolve_packs
+    from driftwatch.monitor import (
+        MonitorEngine,
+        create_monitor,
+        default_monitors,
+        resolve_packs,
+    )
     from driftwatch.store import Store
     from driftwatch.tracing import StoreWriter, setup_tracing
 
@@ -89,7 +94,7 @@ def run_scenario(
     if turns is not None and turns < 1:
         raise UsageError("--turns must be at least 1")
     pack_names = list(packs) if packs is not None else list(spec.rule_packs)
-    monitors: list[Any] = [RulePackMonitor(resolve_packs(pack_names))] if pack_names else []
+    monitors: list[Any] = default_monitors(resolve_packs(pack_names) if pack_names else ())
     monitors += [create_monitor(ref.name, **ref.args) for ref in spec.monitors]
     client = ModelClient(model, seed=seed, **(model_options or {}))  # type: ignore[arg-type]
 
@@ -131,6 +136,10 @@ def run_scenario(
         )
         provider.shutdown()
     finally:
+        for monitor in monitors:  # the judge's threads, the rule packs' DuckDB connections
+            close = getattr(monitor, "close", None)
+            if callable(close):
+                close()
         store.close()
     return RunSummary(
         run_id=run_id, trace_id=result.trace_id, scenario_id=spec.id, variant=variant_name,

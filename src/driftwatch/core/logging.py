@@ -67,6 +67,10 @@ class _LazyLogger:
         if self._logger is None:
             import structlog
 
+            if not _configured and not structlog.is_configured():
+                # structlog's own default prints debug lines to stdout: never for a library
+                configure_logging()
+
             self._logger = structlog.get_logger(self._name)
         return getattr(self._logger, attribute)
 

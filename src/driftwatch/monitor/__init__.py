@@ -1,14 +1,22 @@
-"""Monitors: the contract, the registry, rule packs and the live engine."""
+"""Monitors: the contract, the registry, rule packs, drift, goal drift, loop, say–do and
+LLM-judge monitors, and the live engine."""
 
 from driftwatch.monitor.base import (
     MONITOR_ERROR_SEVERITY,
     BaseMonitor,
     BatchObserver,
+    DeferredFindings,
+    FindingObserver,
     Monitor,
     error_finding,
 )
+from driftwatch.monitor.defaults import DEFAULT_MONITOR_NAMES, default_monitors
+from driftwatch.monitor.drift import DriftMonitor
 from driftwatch.monitor.engine import FindingStore, MonitorEngine
 from driftwatch.monitor.evidence import record_columns, safe_format
+from driftwatch.monitor.goal import GoalDriftMonitor
+from driftwatch.monitor.judge import JudgeClient, JudgeMonitor
+from driftwatch.monitor.loop import LoopMonitor
 from driftwatch.monitor.registry import (
     create_monitor,
     monitor,
@@ -25,26 +33,39 @@ from driftwatch.monitor.rulepack import (
     load_rule_packs,
     resolve_packs,
 )
+from driftwatch.monitor.sandbagging import SandbaggingMonitor
+from driftwatch.monitor.saydo import SayDoMonitor
 from driftwatch.monitor.sequence_spec import SequencePattern, SequenceRule
 from driftwatch.monitor.window_spec import WindowPer, WindowRule
 
 __all__ = [
+    "DEFAULT_MONITOR_NAMES",
     "MONITOR_ERROR_SEVERITY",
     "BaseMonitor",
     "BatchObserver",
+    "DeferredFindings",
+    "DriftMonitor",
     "FinalStateCheck",
+    "FindingObserver",
     "FindingStore",
+    "GoalDriftMonitor",
+    "JudgeClient",
+    "JudgeMonitor",
+    "LoopMonitor",
     "Monitor",
     "MonitorEngine",
     "Rule",
     "RulePack",
     "RulePackMonitor",
+    "SandbaggingMonitor",
+    "SayDoMonitor",
     "SequencePattern",
     "SequenceRule",
     "WindowPer",
     "WindowRule",
     "builtin_pack_paths",
     "create_monitor",
+    "default_monitors",
     "discover_packs",
     "error_finding",
     "load_rule_pack",

@@ -19,18 +19,30 @@ every implementation may rely on and must keep:
   network calls without a short timeout). Records and ``final_state`` are read-only.
 - **Resources.** A monitor holding resources (a DuckDB connection) may define
   ``close()``; the engine calls it once from its own ``close``, after the last batch.
+
+Two optional extensions: :class:`FindingObserver` (a monitor that reads the other
+monitors' findings, e.g. a drift detector over violations) and :class:`DeferredFindings`
+(a monitor whose findings are ready later, off the worker thread, e.g. an LLM judge).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, Self, runtime_checkable
 
 from driftwatch.core.clock import SYSTEM_CLOCK, Clock
 from driftwatch.core.ids import DEFAULT_IDS, IdSource
 from driftwatch.core.records import Finding, FindingKind, Severity, SpanRecord
 
-__all__ = ["MONITOR_ERROR_SEVERITY", "BaseMonitor", "BatchObserver", "Monitor", "error_finding"]
+__all__ = [
+    "MONITOR_ERROR_SEVERITY",
+    "BaseMonitor",
+    "BatchObserver",
+    "DeferredFindings",
+    "FindingObserver",
+    "Monitor",
+    "error_finding",
+]
 
 # A monitor that cannot evaluate is a blind spot in the safety net: worth a look, not a page.
 MONITOR_ERROR_SEVERITY = Severity.HIGH
@@ -68,6 +80,40 @@ class BatchObserver(Protocol):
     def observe_batch(
         self, records_by_run: Mapping[str, Sequence[SpanRecord]]
     ) -> Mapping[str, Sequence[Finding]]: ...
+
+
+@runtime_checkable
+class FindingObserver(Protocol):
+    """Optional: a monitor that also reads the findings of the monitors beside it.
+
+    After every monitor has seen a micro-batch (a "round"), the engine calls
+    ``observe_findings`` once per run of that batch, on the worker thread, with every
+    finding of the round for that run (in production order; possibly none, so the call
+    doubles as a "the round's records are evaluated" tick). Findings from ``end_run`` and
+    from :class:`DeferredFindings` are not passed, nor are other observers' results.
+    Return the observer's own findings for the run (they are delivered with the round).
+    It may raise; the engine then reports a ``monitor_error`` as for ``observe``.
+    """
+
+    def observe_findings(self, run_id: str, findings: Sequence[Finding]) -> Sequence[Finding]: ...
+
+
+@runtime_checkable
+class DeferredFindings(Protocol):
+    """Optional: a monitor whose findings become ready later, on a thread of its own
+    (an LLM judge waiting for a model answer must not stall the worker).
+
+    The engine calls ``bind_delivery(deliver)`` once, when it is built. ``deliver`` is
+    thread-safe, never raises and blocks only as backpressure (a full engine queue); the
+    findings passed to it are stored and sent by the worker soon after. Once
+    ``end_run(run_id)`` has been called the monitor must no longer ``deliver`` that run's
+    findings: ``end_run`` waits (bounded) for what is pending and returns it instead, so
+    the engine's ``end_run`` has them all.
+    Unbound (a monitor used outside the engine), it returns ready findings from its next
+    ``observe`` or ``end_run`` call.
+    """
+
+    def bind_delivery(self, deliver: Callable[[Sequence[Finding]], None]) -> None: ...
 
 
 def error_finding(

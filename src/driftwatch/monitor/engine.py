@@ -7,6 +7,12 @@ keeps the findings in memory, writes them to the store and hands them to each si
 
 ``end_run`` travels through the same queue as a marker, so a monitor sees all of a run's
 records before its ``end_run``, and every monitor call happens on the worker thread.
+
+After each round (every monitor has seen a micro-batch) the round's findings are shown to
+the :class:`~driftwatch.monitor.base.FindingObserver` monitors (drift over violations).
+Findings a :class:`~driftwatch.monitor.base.DeferredFindings` monitor (the LLM judge)
+hands in from its own threads wait in an inbox that the worker drains before each batch
+and at each ``end_run``.
 """
 
 from __future__ import annotations
@@ -14,31 +20,36 @@ from __future__ import annotations
 import statistics
 import threading
 import time
-import traceback
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Self, cast
 
 from driftwatch.core.batching import MicroBatcher
 from driftwatch.core.clock import SYSTEM_CLOCK, Clock
 from driftwatch.core.ids import DEFAULT_IDS, IdSource
 from driftwatch.core.logging import get_logger
-from driftwatch.core.protocols import FindingSink, NullSink
+from driftwatch.core.protocols import FindingSink
 from driftwatch.core.records import Finding, SpanRecord
-from driftwatch.monitor.base import BaseMonitor, BatchObserver, Monitor, error_finding
+from driftwatch.monitor.base import (
+    BaseMonitor,
+    BatchObserver,
+    DeferredFindings,
+    FindingObserver,
+    Monitor,
+)
+from driftwatch.monitor.delivery import (
+    FindingDelivery,
+    FindingStore,
+    close_components,
+    exception_finding,
+    in_stream_order,
+)
 
 __all__ = ["FindingStore", "MonitorEngine"]
 
 log = get_logger(__name__)
-
-
-class FindingStore(Protocol):
-    """What the engine needs from :class:`driftwatch.store.Store`. If the store also has
-    ``record_alert``, one ``alerts`` row is written per finding a sink accepted."""
-
-    def write_findings(self, findings: Sequence[Finding]) -> Any: ...
 
 
 @dataclass(slots=True)
@@ -47,6 +58,12 @@ class _EndRun:
     final_state: Mapping[str, Any] | None
     done: threading.Event = field(default_factory=threading.Event)
     findings: list[Finding] = field(default_factory=list)
+
+
+class _Wake:
+    """Queued when deferred findings arrive, so an idle worker drains the inbox."""
+
+    __slots__ = ()
 
 
 @dataclass(slots=True)
@@ -90,13 +107,13 @@ class MonitorEngine:
             if isinstance(item, BaseMonitor):
                 item.bind(ids=ids, clock=clock)
         self._batch_capable = [isinstance(item, BatchObserver) for item in self._monitors]
-        self._store = store
-        self._sinks = [sink for sink in sinks if not isinstance(sink, NullSink)]
+        self._observers = [item for item in self._monitors if isinstance(item, FindingObserver)]
+        self._delivery = FindingDelivery(store, sinks, clock, record_alerts=record_alerts)
         self._ids = ids
         self._clock = clock
-        self._record_alerts = record_alerts and hasattr(store, "record_alert")
         self._lock = threading.Lock()
         self._findings: list[Finding] = []
+        self._inbox: deque[Finding] = deque()  # deferred findings: any thread → worker
         self._records_seen = 0
         self._batches = 0
         self._dropped = 0
@@ -104,13 +121,16 @@ class MonitorEngine:
         self._runs: dict[str, _RunContext] = {}  # worker thread only
         self._closed = False
         self._close_components = close_components
-        self._batcher: MicroBatcher[SpanRecord | _EndRun] = MicroBatcher(
+        self._batcher: MicroBatcher[SpanRecord | _EndRun | _Wake] = MicroBatcher(
             self._handle,
             name="driftwatch-monitor",
             max_batch=max_batch,
             max_delay_s=max_delay_s,
             max_pending=max_pending,
         )
+        for item in self._monitors:
+            if isinstance(item, DeferredFindings):
+                item.bind_delivery(self._post_deferred)
 
     # --- producer side ------------------------------------------------------------------
 
@@ -141,8 +161,9 @@ class MonitorEngine:
         timeout_s: float | None = 60.0,
     ) -> list[Finding]:
         """Evaluate the run's pending records, then every monitor's ``end_run``; store and
-        send what they find and return it. On timeout (or after ``close``) returns []
-        (a late result is still stored and sent)."""
+        send what they find (with the run's deferred findings still in the inbox) and
+        return it. On timeout (or after ``close``) returns [] (a late result is still
+        stored and sent)."""
         marker = _EndRun(run_id, final_state)
         try:
             self._batcher.submit(marker)
@@ -166,21 +187,11 @@ class MonitorEngine:
             self._closed = True
         self._batcher.close(timeout_s)
         if self._close_components:
-            self._close_components_now()
-
-    def _close_components_now(self) -> None:
-        for monitor in self._monitors:
-            close = getattr(monitor, "close", None)
-            if callable(close):
-                try:
-                    close()
-                except Exception:
-                    log.exception("monitor close failed", monitor=getattr(monitor, "name", ""))
-        for sink in self._sinks:
-            try:
-                sink.close()
-            except Exception:
-                log.exception("sink close failed", sink=getattr(sink, "name", repr(sink)))
+            close_components(self._monitors, self._delivery.sinks)
+        late = self._take_inbox()  # the worker has stopped: deliver here
+        if late:
+            log.warning("deferred findings arrived at close", count=len(late))
+            self._deliver(late)
 
     def __enter__(self) -> Self:
         return self
@@ -244,11 +255,37 @@ class MonitorEngine:
             out["batch_latency_max_ms"] = latencies[-1] * 1e3
         return out
 
+    # --- deferred findings (any thread) -------------------------------------------------
+
+    def _post_deferred(self, findings: Sequence[Finding]) -> None:
+        """What :class:`DeferredFindings` monitors deliver to: park the findings and wake
+        the worker. Never raises; blocks only as backpressure (a full queue)."""
+        if not findings:
+            return
+        with self._lock:
+            was_empty = not self._inbox
+            self._inbox.extend(findings)
+        if not was_empty:  # a wake-up is already queued, or the worker is draining
+            return
+        try:
+            self._batcher.submit(_Wake())
+        except Exception:  # closed: close() delivers what is left in the inbox
+            log.warning("monitor engine is closed; deferred findings wait for close")
+
+    def _take_inbox(self) -> list[Finding]:
+        with self._lock:
+            taken = list(self._inbox)
+            self._inbox.clear()
+        return taken
+
     # --- worker side --------------------------------------------------------------------
 
-    def _handle(self, batch: Sequence[SpanRecord | _EndRun]) -> None:
+    def _handle(self, batch: Sequence[SpanRecord | _EndRun | _Wake]) -> None:
+        self._deliver(self._take_inbox())
         segment: list[SpanRecord] = []
         for item in batch:
+            if isinstance(item, _Wake):
+                continue
             if isinstance(item, _EndRun):
                 if segment:
                     self._evaluate(segment)
@@ -285,35 +322,30 @@ class MonitorEngine:
                     found.extend(monitor.observe(run_id, run_records))
                 except Exception as exc:
                     found.extend(self._monitor_error(monitor, run_id, exc, "observe"))
-        self._deliver(self._in_stream_order(found, by_run))
+        if self._observers:
+            found.extend(self._observe_findings(found, by_run))
+        self._deliver(in_stream_order(found, by_run))
         elapsed = time.perf_counter() - started
         with self._lock:
             self._records_seen += len(records)
             self._batches += 1
             self._latencies.append(elapsed)
 
-    @staticmethod
-    def _in_stream_order(
-        found: list[Finding], by_run: dict[str, list[SpanRecord]]
+    def _observe_findings(
+        self, found: list[Finding], by_run: dict[str, list[SpanRecord]]
     ) -> list[Finding]:
-        """Runs in first-arrival order, each run's findings in span order (monitor order
-        for the same span); findings not tied to a span of this batch come last."""
-        if len(found) < 2:
-            return found
-        run_position = {run_id: n for n, run_id in enumerate(by_run)}
-        span_position = {
-            (run_id, record.span_id): n
-            for run_id, records in by_run.items()
-            for n, record in enumerate(records)
-        }
-        last = len(span_position) + 1
-        return sorted(
-            found,
-            key=lambda item: (
-                run_position.get(item.run_id, len(run_position)),
-                span_position.get((item.run_id, item.span_id or ""), last),
-            ),
-        )
+        """Show each run's findings of this round to the finding observers."""
+        per_run: dict[str, list[Finding]] = {run_id: [] for run_id in by_run}
+        for item in found:
+            per_run.setdefault(item.run_id, []).append(item)
+        out: list[Finding] = []
+        for observer in self._observers:
+            for run_id, items in per_run.items():
+                try:
+                    out.extend(cast(FindingObserver, observer).observe_findings(run_id, items))
+                except Exception as exc:
+                    out.extend(self._monitor_error(observer, run_id, exc, "observe_findings"))
+        return out
 
     def _finish(self, marker: _EndRun) -> None:
         found: list[Finding] = []
@@ -323,7 +355,9 @@ class MonitorEngine:
                     found.extend(monitor.end_run(marker.run_id, marker.final_state))
                 except Exception as exc:
                     found.extend(self._monitor_error(monitor, marker.run_id, exc, "end_run"))
-            self._deliver(found)
+            deferred = self._take_inbox()  # a judge's end_run has stopped delivering this run
+            found = [item for item in deferred if item.run_id == marker.run_id] + found
+            self._deliver([item for item in deferred if item.run_id != marker.run_id] + found)
         finally:
             self._runs.pop(marker.run_id, None)
             marker.findings = found
@@ -339,24 +373,18 @@ class MonitorEngine:
             return []
         context.reported_errors.add(key)
         log.warning("monitor raised", monitor=name, run_id=run_id, phase=phase, error=repr(exc))
-        frames = traceback.extract_tb(exc.__traceback__)
-        where = (
-            f"{frames[-1].filename}:{frames[-1].lineno} in {frames[-1].name}" if frames else None
-        )
+        spec = dict(getattr(monitor, "spec", None) or {"name": name, "args": {}})
         return [
-            error_finding(
-                monitor_name=name,
-                monitor_spec=dict(getattr(monitor, "spec", None) or {"name": name, "args": {}}),
-                run_id=run_id,
-                rule_id=name,
-                error_type=type(exc).__name__,
-                error=str(exc),
-                phase=phase,
-                ids=self._ids,
-                clock=self._clock,
-                trace_id=context.trace_id,
-                turn=context.turn,
-                details={"where": where} if where else None,
+            exception_finding(
+                exc,
+                name,
+                spec,
+                run_id,
+                phase,
+                self._ids,
+                self._clock,
+                context.trace_id,
+                context.turn,
             )
         ]
 
@@ -365,36 +393,4 @@ class MonitorEngine:
             return
         with self._lock:
             self._findings.extend(findings)
-        if self._store is not None:
-            try:
-                self._store.write_findings(findings)
-            except Exception:
-                log.exception("writing findings failed", count=len(findings))
-        for sink in self._sinks:
-            error: str | None = None
-            try:
-                sink.send(findings)
-            except Exception as exc:
-                error = f"{type(exc).__name__}: {exc}"
-                log.exception("sink failed", sink=getattr(sink, "name", repr(sink)))
-            if self._record_alerts:
-                self._record_sent(sink, findings, error)
-
-    def _record_sent(self, sink: FindingSink, findings: list[Finding], error: str | None) -> None:
-        accepts = getattr(sink, "accepts", None)
-        sent_at = self._clock.now()
-        try:
-            for item in findings:
-                if callable(accepts) and not accepts(item):
-                    continue
-                self._store.record_alert(  # type: ignore[union-attr]
-                    alert_id=f"{item.finding_id}:{sink.name}",
-                    finding_id=item.finding_id,
-                    sink=sink.name,
-                    status="failed" if error else "sent",
-                    attempts=1,
-                    sent_at=sent_at,
-                    error=error,
-                )
-        except Exception:
-            log.exception("recording alerts failed", sink=sink.name)
+        self._delivery.deliver(findings)

@@ -1,0 +1,70 @@
+"""The monitors a run gets unless told otherwise."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from driftwatch.monitor.base import Monitor
+from driftwatch.monitor.drift import DriftMonitor
+from driftwatch.monitor.goal import GoalDriftMonitor
+from driftwatch.monitor.judge import JudgeClient, JudgeMonitor
+from driftwatch.monitor.loop import LoopMonitor
+from driftwatch.monitor.rulepack import RulePack, RulePackMonitor
+from driftwatch.monitor.saydo import SayDoMonitor
+
+__all__ = ["DEFAULT_MONITOR_NAMES", "default_monitors"]
+
+DEFAULT_MONITOR_NAMES = ("rule_pack", "drift", "goal_drift", "loop", "say_do")
+
+
+def default_monitors(
+    packs: Sequence[RulePack | str | Path] = (),
+    *,
+    judge: str | JudgeClient | JudgeMonitor | None = None,
+    judge_options: Mapping[str, Any] | None = None,
+    embedding_model: str | None = None,
+    drift_options: Mapping[str, Any] | None = None,
+    goal_options: Mapping[str, Any] | None = None,
+    loop_options: Mapping[str, Any] | None = None,
+    say_do_options: Mapping[str, Any] | None = None,
+    exclude: Collection[str] = (),
+) -> list[Monitor]:
+    """Rule packs + adherence drift + goal drift + loop + say–do, and the LLM judge only
+    when ``judge`` is given (a model string, a ``complete``-able client, or a ready
+    :class:`JudgeMonitor`). Hand the list to one
+    :class:`~driftwatch.monitor.engine.MonitorEngine`: the drift monitor reads the rule
+    packs' violations through the engine.
+
+    ``packs`` are loaded packs, pack ids or paths; none means no rule-pack monitor (and
+    so no violations for the drift monitor to follow). ``embedding_model`` switches goal
+    drift to embeddings. ``*_options`` are keyword arguments of each monitor; ``exclude``
+    drops monitors by registered name (``DEFAULT_MONITOR_NAMES``). Raises what the
+    monitors raise on bad options (``ValueError``, ``UsageError`` for a missing pack).
+    """
+    unknown = set(exclude) - set(DEFAULT_MONITOR_NAMES) - {"judge"}
+    if unknown:
+        raise ValueError(f"unknown monitor names in exclude: {', '.join(sorted(unknown))}")
+    monitors: list[Monitor] = []
+    if packs and "rule_pack" not in exclude:
+        monitors.append(RulePackMonitor(packs))
+    if "drift" not in exclude:
+        monitors.append(DriftMonitor(**dict(drift_options or {})))
+    if "goal_drift" not in exclude:
+        goal = dict(goal_options or {})
+        if embedding_model:
+            goal.setdefault("embedding_model", embedding_model)
+        monitors.append(GoalDriftMonitor(**goal))
+    if "loop" not in exclude:
+        monitors.append(LoopMonitor(**dict(loop_options or {})))
+    if "say_do" not in exclude:
+        monitors.append(SayDoMonitor(**dict(say_do_options or {})))
+    if judge is not None and "judge" not in exclude:
+        if isinstance(judge, JudgeMonitor):
+            monitors.append(judge)
+        elif isinstance(judge, str):
+            monitors.append(JudgeMonitor(judge, **dict(judge_options or {})))
+        else:
+            monitors.append(JudgeMonitor(client=judge, **dict(judge_options or {})))
+    return monitors

@@ -1,0 +1,163 @@
+"""Where the engine's findings go, in order: the store, then each alert sink (with one
+``alerts`` row per finding a sink accepted, when the store can record them); and the
+finding the engine delivers when a monitor raises; closing what the engine owns.
+
+Called only from the engine's worker thread (or from ``close`` once the worker stopped).
+Nothing here raises: a failing store write or sink is logged, the other sinks still run.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from driftwatch.core.clock import Clock
+from driftwatch.core.ids import IdSource
+from driftwatch.core.logging import get_logger
+from driftwatch.core.protocols import FindingSink, NullSink
+from driftwatch.core.records import Finding, SpanRecord
+from driftwatch.monitor.base import error_finding
+
+__all__ = [
+    "FindingDelivery",
+    "FindingStore",
+    "close_components",
+    "exception_finding",
+    "in_stream_order",
+]
+
+log = get_logger("driftwatch.monitor.engine")
+
+
+class FindingStore(Protocol):
+    """What the engine needs from :class:`driftwatch.store.Store`. If the store also has
+    ``record_alert``, one ``alerts`` row is written per finding a sink accepted."""
+
+    def write_findings(self, findings: Sequence[Finding]) -> Any: ...
+
+
+class FindingDelivery:
+    """Writes findings to the store, then hands them to each sink."""
+
+    def __init__(
+        self,
+        store: FindingStore | None,
+        sinks: Sequence[FindingSink],
+        clock: Clock,
+        *,
+        record_alerts: bool,
+    ) -> None:
+        self.store = store
+        self.sinks = [sink for sink in sinks if not isinstance(sink, NullSink)]
+        self._clock = clock
+        self._record_alerts = record_alerts and hasattr(store, "record_alert")
+
+    def deliver(self, findings: Sequence[Finding]) -> None:
+        if not findings:
+            return
+        if self.store is not None:
+            try:
+                self.store.write_findings(findings)
+            except Exception:
+                log.exception("writing findings failed", count=len(findings))
+        for sink in self.sinks:
+            error: str | None = None
+            try:
+                sink.send(findings)
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                log.exception("sink failed", sink=getattr(sink, "name", repr(sink)))
+            if self._record_alerts:
+                self._record_sent(sink, findings, error)
+
+    def _record_sent(
+        self, sink: FindingSink, findings: Sequence[Finding], error: str | None
+    ) -> None:
+        accepts = getattr(sink, "accepts", None)
+        sent_at = self._clock.now()
+        try:
+            for item in findings:
+                if callable(accepts) and not accepts(item):
+                    continue
+                self.store.record_alert(  # type: ignore[union-attr]
+                    alert_id=f"{item.finding_id}:{sink.name}",
+                    finding_id=item.finding_id,
+                    sink=sink.name,
+                    status="failed" if error else "sent",
+                    attempts=1,
+                    sent_at=sent_at,
+                    error=error,
+                )
+        except Exception:
+            log.exception("recording alerts failed", sink=sink.name)
+
+
+def in_stream_order(
+    found: list[Finding], by_run: Mapping[str, Sequence[SpanRecord]]
+) -> list[Finding]:
+    """Runs in first-arrival order, each run's findings in span order (monitor order for
+    the same span); findings not tied to a span of this batch come last."""
+    if len(found) < 2:
+        return found
+    run_position = {run_id: n for n, run_id in enumerate(by_run)}
+    span_position = {
+        (run_id, record.span_id): n
+        for run_id, records in by_run.items()
+        for n, record in enumerate(records)
+    }
+    last = len(span_position) + 1
+    return sorted(
+        found,
+        key=lambda item: (
+            run_position.get(item.run_id, len(run_position)),
+            span_position.get((item.run_id, item.span_id or ""), last),
+        ),
+    )
+
+
+def exception_finding(
+    exc: Exception,
+    monitor_name: str,
+    monitor_spec: dict[str, Any],
+    run_id: str,
+    phase: str,
+    ids: IdSource,
+    clock: Clock,
+    trace_id: str | None,
+    turn: int | None,
+) -> Finding:
+    """The ``monitor_error`` finding for a monitor that raised (``rule_id`` = its name);
+    the evidence says where (the innermost frame)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f"{frames[-1].filename}:{frames[-1].lineno} in {frames[-1].name}" if frames else None
+    return error_finding(
+        monitor_name=monitor_name,
+        monitor_spec=monitor_spec,
+        run_id=run_id,
+        rule_id=monitor_name,
+        error_type=type(exc).__name__,
+        error=str(exc),
+        phase=phase,
+        ids=ids,
+        clock=clock,
+        trace_id=trace_id,
+        turn=turn,
+        details={"where": where} if where else None,
+    )
+
+
+def close_components(monitors: Sequence[object], sinks: Sequence[FindingSink]) -> None:
+    """Close the monitors that have ``close``, then the sinks; log failures, never raise."""
+    for monitor in monitors:
+        close = getattr(monitor, "close", None)
+        if callable(close):
+            try:
+                close()
+            except Exception:
+                log.exception("monitor close failed", monitor=getattr(monitor, "name", ""))
+    for sink in sinks:
+        try:
+            sink.close()
+        except Exception:
+            log.exception("sink close failed", sink=getattr(sink, "name", repr(sink)))
