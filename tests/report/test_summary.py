@@ -68,3 +68,27 @@ def test_stats_with_no_matching_runs_is_a_clear_error(db: Path) -> None:
     result = CliRunner().invoke(app, ["stats", "--scenario", "nope", "--db", str(db)])
     assert result.exit_code == 2
     assert result.stderr.startswith("error: no finished runs match")
+
+
+def test_survival_view_matches_the_kaplan_meier_estimator(db: Path) -> None:
+    with Store(db, read_only=True) as store:
+        report = build_report(load_run_facts(store.query))
+        rows = store.query("select model, variant, turn, survival from survival").rows
+    view = {(m, v, t): s for m, v, t, s in rows}
+    for group in report.groups:
+        for turn in {t for (m, v, t) in view if (m, v) == (group.model, group.variant)}:
+            expected = float(group.survival.survival_at(turn))
+            assert view[(group.model, group.variant, turn)] == pytest.approx(expected)
+
+
+def test_drift_curve_counts_match_the_turns_view(db: Path) -> None:
+    with Store(db, read_only=True) as store:
+        mismatches = store.query(
+            "select count(*) from drift_curve d join turns t using (run_id, turn) "
+            "where d.violations <> t.violations").rows[0][0]
+        last = store.query(
+            "select max(cumulative_violations) = (select count(*) from violations v "
+            "where v.run_id = d.run_id and v.turn between 1 and 30) from drift_curve d "
+            "group by run_id").rows
+    assert mismatches == 0
+    assert all(ok for (ok,) in last)

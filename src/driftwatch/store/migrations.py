@@ -184,9 +184,65 @@ FROM per_turn p
 LEFT JOIN violations_per_turn v ON v.run_id = p.run_id AND v.turn = p.turn;
 """
 
+# Derived views for the common statistical questions. The exact estimators with
+# intervals live in driftwatch.stats (``driftwatch stats``); these give the same point
+# estimates in plain SQL.
+_STATS_VIEWS = """
+CREATE VIEW run_outcomes AS
+SELECT r.run_id, r.batch_id, r.scenario_id, r.model, r.variant, r.seed, r.turns,
+       min(v.turn) AS first_violation_turn,
+       count(v.finding_id) AS violations
+FROM runs r
+LEFT JOIN violations v ON v.run_id = r.run_id AND v.turn BETWEEN 1 AND r.turns
+WHERE r.status IN ('completed', 'errored') AND r.turns > 0
+GROUP BY ALL;
+
+-- Per run and turn: violations, severity-weighted adherence loss (info 0 … critical 4)
+-- and the running total. One row per turn the run reached.
+CREATE VIEW drift_curve AS
+WITH per_turn AS (
+    SELECT t.run_id, o.scenario_id, o.model, o.variant, t.turn,
+           count(v.finding_id) AS violations,
+           coalesce(sum((v.severity_level - 10) // 10), 0) AS weighted_violations
+    FROM turns t
+    JOIN run_outcomes o ON o.run_id = t.run_id
+    LEFT JOIN violations v ON v.run_id = t.run_id AND v.turn = t.turn
+    WHERE t.turn IS NOT NULL
+    GROUP BY t.run_id, o.scenario_id, o.model, o.variant, t.turn
+)
+SELECT *, sum(violations) OVER (PARTITION BY run_id ORDER BY turn) AS cumulative_violations
+FROM per_turn;
+
+-- Kaplan–Meier survival of "no violation yet" per scenario × model × variant: one row
+-- per distinct turn with an event or a censoring (runs censored at their last turn).
+CREATE VIEW survival AS
+WITH outcome AS (
+    SELECT scenario_id, model, variant,
+           coalesce(first_violation_turn, turns) AS turn,
+           first_violation_turn IS NOT NULL AS observed
+    FROM run_outcomes
+), per_turn AS (
+    SELECT scenario_id, model, variant, turn,
+           count(*) FILTER (WHERE observed) AS events,
+           count(*) FILTER (WHERE NOT observed) AS censored
+    FROM outcome GROUP BY ALL
+), at_risk AS (
+    SELECT *, sum(events + censored) OVER (
+        PARTITION BY scenario_id, model, variant ORDER BY turn DESC) AS at_risk
+    FROM per_turn
+)
+SELECT scenario_id, model, variant, turn, at_risk, events, censored,
+       CASE WHEN max(CASE WHEN events = at_risk THEN 1 ELSE 0 END) OVER w = 1 THEN 0.0
+            ELSE exp(sum(ln(1.0 - events / at_risk)) OVER w) END AS survival
+FROM at_risk
+WINDOW w AS (PARTITION BY scenario_id, model, variant ORDER BY turn
+             ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW);
+"""
+
 MIGRATIONS: Final[tuple[tuple[str, str], ...]] = (
     ("0001_private_tables", _TABLES),
     ("0002_public_views", _VIEWS),
+    ("0003_statistics_views", _STATS_VIEWS),
 )
 
 # The public views and their columns, in order: the contract the tests pin down.
