@@ -67,7 +67,7 @@ def test_network_is_unreachable(sandbox: ProcessSandbox) -> None:
 def test_fork_bomb_is_contained(sandbox: ProcessSandbox) -> None:
     start = time.monotonic()
     result = sandbox.run("bomb() { bomb | bomb & }; bomb; sleep 5", FILES)
-    assert time.monotonic() - start < 15
+    assert time.monotonic() - start < 30  # 2 s limit + kill; generous for loaded CI
     assert result.timed_out or result.exit_code != 0
     assert sandbox.run("echo still fine", FILES).stdout == "still fine\n"
 
@@ -82,7 +82,7 @@ def test_a_command_that_never_ends_is_killed(sandbox: ProcessSandbox) -> None:
     start = time.monotonic()
     result = sandbox.run("while true; do :; done", FILES)
     assert result.timed_out
-    assert time.monotonic() - start < 8
+    assert time.monotonic() - start < 20  # 2 s limit + kill; generous for loaded CI
 
 
 def test_filling_the_disk_stops_at_the_workspace_limit(sandbox: ProcessSandbox) -> None:
