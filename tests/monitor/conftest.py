@@ -6,7 +6,7 @@ import hashlib
 import itertools
 import json
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,8 @@ import pytest
 
 from driftwatch.core import FrozenClock, SequentialIds, SpanRecord
 from driftwatch.core import semconv as sc
+from driftwatch.monitor import RulePackMonitor, load_rule_pack
+from driftwatch.testing import RecordFactory
 
 SpanFactory = Callable[..., SpanRecord]
 PackWriter = Callable[..., Path]
@@ -115,3 +117,24 @@ def ids() -> SequentialIds:
 @pytest.fixture
 def clock() -> FrozenClock:
     return FrozenClock()
+
+
+@pytest.fixture
+def pack_monitor(write_pack: PackWriter) -> Iterator[Callable[[str], RulePackMonitor]]:
+    """Build a bound RulePackMonitor from a whole pack's YAML text; closed after the test."""
+    made: list[RulePackMonitor] = []
+
+    def build(text: str) -> RulePackMonitor:
+        monitor = RulePackMonitor([load_rule_pack(write_pack(text))])
+        made.append(monitor.bind(ids=SequentialIds(), clock=FrozenClock()))
+        return monitor
+
+    yield build
+    for monitor in made:
+        monitor.close()
+
+
+@pytest.fixture
+def f() -> RecordFactory:
+    return RecordFactory(run_id="run-1")
+

@@ -3,41 +3,22 @@ b_directly_after_a fire exactly where they should."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from driftwatch.core import Finding, FrozenClock, SequentialIds
-from driftwatch.monitor import RulePackMonitor, load_rule_pack
+from driftwatch.monitor import RulePackMonitor
 from driftwatch.testing import RecordFactory
+from driftwatch.testing import finding_locations as _where
 
 PackWriter = Callable[..., Path]
 MonitorFor = Callable[[str], RulePackMonitor]
 
 
 @pytest.fixture
-def monitor_for(write_pack: PackWriter) -> Iterator[MonitorFor]:
-    made: list[RulePackMonitor] = []
-
-    def build(sequences: str) -> RulePackMonitor:
-        path = write_pack("pack: seq\nsequences:\n" + sequences)
-        monitor = RulePackMonitor([load_rule_pack(path)])
-        made.append(monitor.bind(ids=SequentialIds(), clock=FrozenClock()))
-        return monitor
-
-    yield build
-    for monitor in made:
-        monitor.close()
-
-
-@pytest.fixture
-def f() -> RecordFactory:
-    return RecordFactory(run_id="run-1")
-
-
-def _where(findings: Sequence[Finding]) -> list[tuple[str, str | None, int | None]]:
-    return [(item.rule_id, item.span_id, item.turn) for item in findings]
+def monitor_for(pack_monitor: Callable[[str], RulePackMonitor]) -> MonitorFor:
+    return lambda sequences: pack_monitor("pack: seq\nsequences:\n" + sequences)
 
 
 # --- a_not_followed_by_b ------------------------------------------------------------

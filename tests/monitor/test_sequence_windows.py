@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from driftwatch.core import Finding, FrozenClock, SequentialIds, SpanRecord
-from driftwatch.monitor import RulePackMonitor, load_rule_pack
+from driftwatch.core import SpanRecord
+from driftwatch.monitor import RulePackMonitor
 from driftwatch.testing import RecordFactory
+from driftwatch.testing import finding_locations as _where
 
 PackWriter = Callable[..., Path]
 MonitorFor = Callable[[str], RulePackMonitor]
@@ -18,27 +19,8 @@ DAY = "driftwatch.sim.day"
 
 
 @pytest.fixture
-def monitor_for(write_pack: PackWriter) -> Iterator[MonitorFor]:
-    made: list[RulePackMonitor] = []
-
-    def build(windows: str) -> RulePackMonitor:
-        path = write_pack("pack: win\nwindows:\n" + windows)
-        monitor = RulePackMonitor([load_rule_pack(path)])
-        made.append(monitor.bind(ids=SequentialIds(), clock=FrozenClock()))
-        return monitor
-
-    yield build
-    for monitor in made:
-        monitor.close()
-
-
-@pytest.fixture
-def f() -> RecordFactory:
-    return RecordFactory(run_id="run-1")
-
-
-def _where(findings: Sequence[Finding]) -> list[tuple[str, str | None, int | None]]:
-    return [(item.rule_id, item.span_id, item.turn) for item in findings]
+def monitor_for(pack_monitor: Callable[[str], RulePackMonitor]) -> MonitorFor:
+    return lambda windows: pack_monitor("pack: win\nwindows:\n" + windows)
 
 
 REPEATS = """\

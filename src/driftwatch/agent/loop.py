@@ -73,6 +73,7 @@ class RunContext:
     stopped_by: str = "max_turns"
     error: str | None = None
     on_turn: Callable[[int], None] | None = None
+    hints: Any = None  # SimulationHints, built on the first simulated call
     user: Any = None  # a SimulatedUserModel when the scenario has an LLM-simulated user
     tool_schemas: list[dict[str, Any]] = field(default_factory=list)
 
@@ -193,8 +194,10 @@ def simulation_for(ctx: RunContext, turn: int, **extra: Any) -> Any:
         return None
     from driftwatch.model import SimulationContext
 
+    if ctx.hints is None:
+        ctx.hints = _hints(ctx.scenario)
     return SimulationContext(turn=turn, pressure=ctx.pressure, seed=ctx.seed,
-                             hints=_hints(ctx.scenario), **extra)
+                             hints=ctx.hints, **extra)
 
 
 def call_model(
@@ -288,26 +291,18 @@ def _tools(ctx: RunContext, state: LoopState) -> LoopState:
     return {"turn": state["turn"], "done": done}
 
 
-_HINTS_CACHE: dict[int, Any] = {}
-
-
 def _hints(scenario: Scenario) -> Any:
+    """The scenario's simulated-model hints as the model layer's types (built once a run)."""
     from driftwatch.model import ActionHint, SimulationHints
 
-    key = id(scenario)
-    cached = _HINTS_CACHE.get(key)
-    if cached is not None and cached[0] is scenario:
-        return cached[1]
     sim = scenario.simulated
-    hints = SimulationHints(
+    return SimulationHints(
         on_task=[ActionHint(h.tool, dict(h.arguments), h.say) for h in sim.on_task],
         violations=[ActionHint(h.tool, dict(h.arguments), h.say) for h in sim.violations],
         compliance_claims=list(sim.compliance_claims),
         drift_onset=sim.drift_onset,
         loop_after=sim.loop_after,
     )
-    _HINTS_CACHE[key] = (scenario, hints)
-    return hints
 
 
 def build_graph(ctx: RunContext) -> Any:

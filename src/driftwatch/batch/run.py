@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +119,7 @@ def run_scenario(
             )
         except BaseException as exc:
             provider.force_flush()
-            store.upsert_run(_replace(info, status=RunStatus.FAILED, ended_at=clock.now(),
+            store.upsert_run(replace(info, status=RunStatus.FAILED, ended_at=clock.now(),
                                       error=f"{type(exc).__name__}: {exc}"))
             provider.shutdown()
             raise
@@ -128,7 +128,7 @@ def run_scenario(
         findings = engine.findings(run_id)
         status = RunStatus.ERRORED if result.error else RunStatus.COMPLETED
         store.upsert_run(
-            _replace(info, trace_id=result.trace_id, status=status, turns=result.turns,
+            replace(info, trace_id=result.trace_id, status=status, turns=result.turns,
                      ended_at=clock.now(), error=result.error,
                      attributes={"stopped_by": result.stopped_by,
                                  "tool_calls": result.tool_calls,
@@ -151,7 +151,3 @@ def run_scenario(
     )
 
 
-def _replace(info: RunInfo, **changes: object) -> RunInfo:
-    from dataclasses import replace
-
-    return replace(info, **changes)  # type: ignore[arg-type]

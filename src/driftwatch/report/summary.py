@@ -50,6 +50,7 @@ class GroupStats:
     model: str
     variant: str
     runs: list[RunFacts]
+    outcomes: RunOutcomes
     survival: SurvivalCurve
     rates: TurnRates
     pass_k: PassKCurve
@@ -124,6 +125,7 @@ def group_stats(runs: Sequence[RunFacts], *, confidence: float = 0.95) -> GroupS
     return GroupStats(
         scenario_id=first.scenario_id, model=first.model, variant=first.variant,
         runs=list(runs),
+        outcomes=outcomes,
         survival=outcomes.kaplan_meier(confidence=confidence),
         rates=rates,
         pass_k=pass_k_curve(clean, len(runs), confidence=confidence),
@@ -136,23 +138,18 @@ def build_report(facts: Sequence[RunFacts], *, confidence: float = 0.95,
     grouped: dict[tuple[str, str, str], list[RunFacts]] = defaultdict(list)
     for fact in facts:
         grouped[(fact.scenario_id, fact.model, fact.variant)].append(fact)
-    groups = [group_stats(runs, confidence=confidence) for _, runs in sorted(grouped.items())]
+    groups = {key: group_stats(runs, confidence=confidence)
+              for key, runs in sorted(grouped.items())}
     effects = []
-    for (scenario_id, model, variant), runs in sorted(grouped.items()):
-        baseline = grouped.get((scenario_id, model, control))
-        if variant == control or not baseline:
+    for (scenario_id, model, variant), group in groups.items():
+        base = groups.get((scenario_id, model, control))
+        if variant == control or base is None:
             continue
-        treated = RunOutcomes.from_runs([r.turns for r in runs], [r.first_violation for r in runs])
-        base = RunOutcomes.from_runs([r.turns for r in baseline],
-                                     [r.first_violation for r in baseline])
         effects.append(Effect(
             scenario_id=scenario_id, model=model, variant=variant,
-            rate=rate_difference(
-                sum(1 for r in runs if not r.violation_turns), len(runs),
-                sum(1 for r in baseline if not r.violation_turns), len(baseline),
-                confidence=confidence,
-            ),
-            logrank=logrank_test(treated.durations, treated.observed,
-                                 base.durations, base.observed),
+            rate=rate_difference(group.clean_runs, len(group.runs), base.clean_runs,
+                                 len(base.runs), confidence=confidence),
+            logrank=logrank_test(group.outcomes.durations, group.outcomes.observed,
+                                 base.outcomes.durations, base.outcomes.observed),
         ))
-    return StatsReport(groups=groups, effects=effects)
+    return StatsReport(groups=list(groups.values()), effects=effects)

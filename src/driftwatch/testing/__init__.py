@@ -7,6 +7,7 @@ from driftwatch.testing.records import (
     VOLATILE_ATTRIBUTES,
     RecordFactory,
     RecordingConsumer,
+    finding_locations,
     span_dicts,
 )
 
@@ -16,5 +17,6 @@ __all__ = [
     "RecordFactory",
     "RecordingConsumer",
     "SequentialIds",
+    "finding_locations",
     "span_dicts",
 ]

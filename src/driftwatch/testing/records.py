@@ -8,7 +8,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from driftwatch.core import SpanRecord
+from driftwatch.core import Finding, SpanRecord
 from driftwatch.core import semconv as sc
 
 
@@ -111,3 +111,9 @@ def span_dicts(records: Sequence[SpanRecord]) -> list[dict[str, Any]]:
                            if k not in VOLATILE_ATTRIBUTES},
         })
     return out
+
+
+def finding_locations(findings: Sequence[Finding]) -> list[tuple[str, str | None, int | None]]:
+    """(rule id, span id, turn) of each finding: what a monitor test usually asserts on."""
+    return [(item.rule_id, item.span_id, item.turn) for item in findings]
+
