@@ -136,6 +136,7 @@ class RulePackMonitor(BaseMonitor):
         if self._predicates is not None:
             self._predicates.close()
             self._predicates = None
+        self._stateful.close()
 
     @property
     def rule_count(self) -> int:

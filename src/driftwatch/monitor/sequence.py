@@ -24,6 +24,10 @@ Semantics, with ``k = within_turns``:
   fresh a for each b, set ``reset_on`` to the ``b`` predicate.
 - ``a_then_b``: a b-span fires when the last a-span with the same key came before it (at
   most k turns before); that a is used up.
+- ``where`` (with ``a_values``/``b_values``, for the two patterns above): the last a-span
+  pairs with a b-span only if the condition holds on their values; for
+  ``b_without_earlier_a`` the b fires unless it pairs, for ``a_then_b`` it fires if it
+  pairs (and only then is the a used up).
 - ``a_not_followed_by_b``: an a-span at turn t fires at turn t + k (the finding's turn)
   unless a b-span with the same key arrives by the end of turn t + k. It is detected when
   a span of a later turn arrives, or at run end if the run reached turn t + k; a run
@@ -38,16 +42,25 @@ import heapq
 import itertools
 import json
 from collections import OrderedDict
-from collections.abc import Hashable, Iterator
+from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Final, Generic, Protocol, TypeVar
 
 from driftwatch.core import semconv as sc
 from driftwatch.core.records import SpanRecord
 from driftwatch.monitor.evidence import truncate_strings
 from driftwatch.monitor.sequence_spec import SequencePattern, SequenceRule
 
-__all__ = ["MAX_KEYS", "BoundedMap", "Hit", "Key", "SequenceTracker", "SpanRef", "hashable"]
+__all__ = [
+    "MAX_KEYS",
+    "BoundedMap",
+    "Hit",
+    "Key",
+    "PairCheck",
+    "SequenceTracker",
+    "SpanRef",
+    "hashable",
+]
 
 MAX_KEYS: Final = 10_000
 """Correlation keys (sequences) or groups (windows) kept per rule and run."""
@@ -171,10 +184,17 @@ class BoundedMap(Generic[V]):
         return iter(self._items.items())
 
 
+class PairCheck(Protocol):
+    """:class:`driftwatch.store.PairCondition`: does ``where`` hold for these values?"""
+
+    def holds(self, a: Mapping[str, Any], b: Mapping[str, Any]) -> tuple[bool, str | None]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class _Seen:
     turn: int
     ref: SpanRef
+    values: Mapping[str, Any] | None = None  # the a-span's a_values, for ``where``
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,9 +209,13 @@ class _Open:
 class SequenceTracker:
     """The state of one :class:`SequenceRule` in one run (see the module docstring)."""
 
-    def __init__(self, rule: SequenceRule, cap: int = MAX_KEYS) -> None:
+    def __init__(
+        self, rule: SequenceRule, cap: int = MAX_KEYS, condition: PairCheck | None = None
+    ) -> None:
         self.rule = rule
         self._pattern = rule.pattern
+        self._condition = condition
+        self.condition_errors: list[str] = []  # ``where`` failures, newest last (at most 5)
         self._seen: BoundedMap[_Seen] = BoundedMap(cap)
         self._open: BoundedMap[dict[int, _Open]] = BoundedMap(cap)
         self._deadlines: list[tuple[int, int, Key, int]] = []  # (deadline, serial, key, turn)
@@ -232,10 +256,12 @@ class SequenceTracker:
         roles: frozenset[str] | set[str],
         key: Key,
         raw_key: tuple[Any, ...],
+        pair_values: tuple[Mapping[str, Any], Mapping[str, Any]] | None = None,
     ) -> list[Hit]:
         """Apply one span. ``roles`` ⊆ {"a", "b", "reset", "among"}: the predicates it
         matched; ``raw_key`` the values of the ``same`` expressions, ``key`` the same made
-        hashable."""
+        hashable; ``pair_values`` the span's ``a_values`` and ``b_values`` (rules with
+        ``where``)."""
         hits: list[Hit] = []
         pattern = self._pattern
         within = self.rule.within_turns
@@ -251,23 +277,46 @@ class SequenceTracker:
         elif "b" in roles:
             seen = self._seen.get(key)
             in_window = seen is not None and (within is None or turn - seen.turn <= within)
+            if in_window and seen is not None and self._condition is not None:
+                in_window = self._pairs(seen, pair_values)
             if pattern is SequencePattern.B_WITHOUT_EARLIER_A and not in_window:
                 b = SpanRef.of(record, turn)
-                hits.append(self._hit(b, turn, seen.ref if seen else None, b, raw_key))
+                a_ref = seen.ref if seen else None
+                hits.append(self._hit(b, turn, a_ref, b, raw_key, seen, pair_values))
             elif pattern is SequencePattern.A_THEN_B and in_window and seen is not None:
                 self._seen.pop(key)
                 b = SpanRef.of(record, turn)
-                hits.append(self._hit(b, turn, seen.ref, b, raw_key))
+                hits.append(self._hit(b, turn, seen.ref, b, raw_key, seen, pair_values))
         if "reset" in roles:
             self._seen.pop(key)
             self._open.pop(key)
         if "a" in roles:
-            self._remember(record, turn, key, raw_key)
+            a_values = pair_values[0] if pair_values is not None else None
+            self._remember(record, turn, key, raw_key, a_values)
         return hits
 
-    def _remember(self, record: SpanRecord, turn: int, key: Key, raw_key: tuple[Any, ...]) -> None:
+    def _pairs(
+        self, seen: _Seen, pair_values: tuple[Mapping[str, Any], Mapping[str, Any]] | None
+    ) -> bool:
+        """Does ``where`` hold for the remembered a-span and this b-span?"""
+        if self._condition is None:
+            return True
+        b_values = pair_values[1] if pair_values is not None else {}
+        holds, error = self._condition.holds(seen.values or {}, b_values)
+        if error is not None:
+            self.condition_errors = [*self.condition_errors[-4:], error]
+        return holds
+
+    def _remember(
+        self,
+        record: SpanRecord,
+        turn: int,
+        key: Key,
+        raw_key: tuple[Any, ...],
+        a_values: Mapping[str, Any] | None = None,
+    ) -> None:
         if self._pattern is not SequencePattern.A_NOT_FOLLOWED_BY_B:
-            self._seen.put(key, _Seen(turn, SpanRef.of(record, turn)))
+            self._seen.put(key, _Seen(turn, SpanRef.of(record, turn), a_values))
             return
         waiting = self._open.get(key) or {}
         if turn not in waiting:  # the first a of a turn opens the window for that turn
@@ -291,12 +340,23 @@ class SequenceTracker:
         a: SpanRef | None,
         b: SpanRef | None,
         raw_key: tuple[Any, ...],
+        seen: _Seen | None = None,
+        pair_values: tuple[Mapping[str, Any], Mapping[str, Any]] | None = None,
     ) -> Hit:
         rule = self.rule
         a_dict = a.as_dict() if a else None
         b_dict = b.as_dict() if b else None
         evidence: dict[str, Any] = {"pattern": rule.pattern.value, "a": a_dict, "b": b_dict}
         values: dict[str, Any] = {"pattern": rule.pattern.value, "a": a_dict, "b": b_dict}
+        if rule.where is not None:
+            a_values = dict(seen.values or {}) if seen is not None else None
+            b_values = dict(pair_values[1]) if pair_values is not None else {}
+            values["a_values"], values["b_values"] = a_values or {}, b_values
+            evidence["where"] = rule.where
+            evidence["a_values"] = truncate_strings(a_values, REF_ARGUMENT_BYTES)
+            evidence["b_values"] = truncate_strings(b_values, REF_ARGUMENT_BYTES)
+            if self.condition_errors:
+                evidence["where_errors"] = list(self.condition_errors)
         if rule.same:
             evidence["same"] = values["same"] = dict(zip(rule.same, raw_key, strict=True))
             values["key"] = list(raw_key)

@@ -7,10 +7,10 @@ micro-batch; it then walks each run's records in order through the per-run track
 hits into findings.
 
 SQL ids are ``<rule id>#<role>``: roles ``a``, ``b``, ``reset``, ``among`` and ``when``
-for predicates, ``key<n>`` (``same`` / ``group_by``) and ``value`` for value
-expressions. ``#`` cannot occur in a rule id, so these never clash with single-span
-rules. Called from one thread (the monitor's caller); keeps state per run until
-:meth:`StatefulRules.end_run`.
+for predicates, ``key<n>`` (``same`` / ``group_by``), ``value``, and ``a.<name>`` /
+``b.<name>`` (``a_values`` / ``b_values``) for value expressions. ``#`` cannot occur in
+a rule id, so these never clash with single-span rules. Called from one thread (the
+monitor's caller); keeps state per run until :meth:`StatefulRules.end_run`.
 """
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from driftwatch.core.records import Finding, FindingKind, Severity, SpanRecord
 from driftwatch.monitor.evidence import safe_format
-from driftwatch.monitor.sequence import Hit, Key, SequenceTracker, hashable
+from driftwatch.monitor.sequence import Hit, Key, PairCheck, SequenceTracker, hashable
 from driftwatch.monitor.sequence_spec import SequencePattern, SequenceRule
 from driftwatch.monitor.window import WindowTracker
 from driftwatch.monitor.window_spec import WindowRule
+from driftwatch.store import PairCondition
 
 if TYPE_CHECKING:
     from driftwatch.monitor.packfile import RulePack
@@ -60,6 +61,9 @@ class _Entry:
     pack: RulePack
     key_ids: list[str]
     value_id: str | None
+    # ``where`` rules: the condition and the value ids of a_values / b_values by name
+    condition: PairCondition | None = None
+    pair_ids: tuple[dict[str, str], dict[str, str]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +84,18 @@ class _Run:
     every_span: list[str] = field(default_factory=list)
 
 
+def _pair_values(
+    entry: _Entry, roles: set[str], values: Mapping[str, Sequence[Any]], index: int
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The span's ``a_values`` (if it is an a) and ``b_values`` (if a b), for ``where``."""
+    if entry.pair_ids is None:
+        return None
+    a_ids, b_ids = entry.pair_ids
+    a = {name: values[sql_id][index] for name, sql_id in a_ids.items()} if "a" in roles else {}
+    b = {name: values[sql_id][index] for name, sql_id in b_ids.items()} if "b" in roles else {}
+    return a, b
+
+
 class StatefulRules:
     """Sequence and window rules of ``packs`` (ids already checked unique)."""
 
@@ -98,6 +114,8 @@ class StatefulRules:
                 if sequence.among is not None:
                     roles["among"] = sequence.among
                 self._add(sequence, pack, roles, sequence.same, None)
+                if sequence.where is not None:
+                    self._add_condition(sequence)
             for window in pack.windows:
                 self._add(window, pack, {"when": window.when}, window.group_by, window.value)
 
@@ -120,6 +138,23 @@ class StatefulRules:
             self._values[value_id] = value
         self._position[rule.id] = len(self._entries)
         self._entries[rule.id] = _Entry(rule, pack, key_ids, value_id)
+
+    def _add_condition(self, sequence: SequenceRule) -> None:
+        assert sequence.where is not None
+        sides: list[dict[str, str]] = []
+        for side, expressions in (("a", sequence.a_values), ("b", sequence.b_values)):
+            ids = {name: f"{sequence.id}{SEPARATOR}{side}.{name}" for name in expressions}
+            self._values.update((ids[name], expr) for name, expr in expressions.items())
+            sides.append(ids)
+        entry = self._entries[sequence.id]
+        entry.pair_ids = (sides[0], sides[1])
+        entry.condition = PairCondition(sequence.where, sequence.a_values, sequence.b_values)
+
+    def close(self) -> None:
+        """Release the connections of ``where`` conditions."""
+        for entry in self._entries.values():
+            if entry.condition is not None:
+                entry.condition.close()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -189,7 +224,8 @@ class StatefulRules:
                 key = tuple(hashable(value) for value in raw_key)
             tracker = self._tracker(run, entry)
             if isinstance(tracker, SequenceTracker):
-                step = tracker.step(record, turn, roles, key, raw_key)
+                pairs = _pair_values(entry, roles, values, index)
+                step = tracker.step(record, turn, roles, key, raw_key, pairs)
             elif "when" in roles:
                 value = values[entry.value_id][index] if entry.value_id else None
                 step = tracker.step(record, turn, span.now, key, raw_key, value)
@@ -239,7 +275,8 @@ class StatefulRules:
             return tracker
         rule = entry.rule
         if isinstance(rule, SequenceRule):
-            sequence = SequenceTracker(rule)
+            condition: PairCheck | None = entry.condition
+            sequence = SequenceTracker(rule, condition=condition)
             if rule.pattern is SequencePattern.A_NOT_FOLLOWED_BY_B:
                 run.deadlines.append((entry, sequence))
                 run.deadlines.sort(key=lambda item: self._position[item[0].rule.id])

@@ -32,7 +32,7 @@ from pydantic import (
 )
 
 from driftwatch.core.records import FindingKind, Severity
-from driftwatch.store import validate_predicate
+from driftwatch.store import validate_pair_condition, validate_predicate
 from driftwatch.store.predicates import validate_value
 
 __all__ = [
@@ -116,6 +116,7 @@ _TAKES_WITHIN = {
     SequencePattern.A_THEN_B,
     SequencePattern.A_NOT_FOLLOWED_BY_B,
 }
+_TAKES_WHERE = {SequencePattern.B_WITHOUT_EARLIER_A, SequencePattern.A_THEN_B}
 
 
 class SequenceRule(CheckedRule):
@@ -128,7 +129,11 @@ class SequenceRule(CheckedRule):
       not allowed for ``b_directly_after_a``;
     - ``reset_on``: a predicate that forgets the a-span(s) seen so far (for the same key);
     - ``among``: only for ``b_directly_after_a``: which spans count as "the next span"
-      (default: every span).
+      (default: every span);
+    - ``a_values`` / ``b_values``: named value expressions evaluated on a-spans (and
+      remembered with them) and on b-spans; ``where``: a boolean expression over the
+      structs ``a`` and ``b`` of those values that an (a, b) pair must satisfy (only for
+      ``b_without_earlier_a`` and ``a_then_b``; see :mod:`driftwatch.store.pairs`).
     """
 
     pattern: SequencePattern
@@ -138,6 +143,9 @@ class SequenceRule(CheckedRule):
     within_turns: int | None = Field(default=None, ge=0, validate_default=True)
     reset_on: SqlPredicate | None = None
     among: SqlPredicate | None = Field(default=None, validate_default=True)
+    a_values: dict[str, SqlExpression] = Field(default_factory=dict)
+    b_values: dict[str, SqlExpression] = Field(default_factory=dict)
+    where: str | None = Field(default=None, validate_default=True)
 
     @field_validator("within_turns")
     @classmethod
@@ -157,4 +165,24 @@ class SequenceRule(CheckedRule):
         pattern = info.data.get("pattern")
         if value is not None and pattern not in (None, SequencePattern.B_DIRECTLY_AFTER_A):
             raise ValueError(f"only allowed for pattern {SequencePattern.B_DIRECTLY_AFTER_A.value}")
+        return value
+
+    @field_validator("where")
+    @classmethod
+    def _where_fits_pattern(cls, value: str | None, info: ValidationInfo) -> str | None:
+        pattern = info.data.get("pattern")
+        if value is None:
+            if info.data.get("a_values") or info.data.get("b_values"):
+                raise ValueError("required when a_values or b_values are given")
+            return None
+        if pattern is not None and pattern not in _TAKES_WHERE:
+            allowed = " and ".join(sorted(p.value for p in _TAKES_WHERE))
+            raise ValueError(f"only allowed for patterns {allowed}")
+        if not value.strip():
+            raise ValueError("empty condition")
+        if "a_values" not in info.data or "b_values" not in info.data:
+            return value  # an invalid a_values/b_values is reported on its own
+        error = validate_pair_condition(value, info.data["a_values"], info.data["b_values"])
+        if error:
+            raise ValueError(f"invalid SQL condition: {error}")
         return value

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from driftwatch.store.db import Store, live_store
     from driftwatch.store.final_state import FinalStateEvaluator
     from driftwatch.store.migrations import MIGRATIONS, PUBLIC_VIEWS, apply_migrations
+    from driftwatch.store.pairs import PairCondition, validate_pair_condition
     from driftwatch.store.predicates import (
         BATCH_COLUMNS,
         PredicateEvaluator,
@@ -41,6 +42,8 @@ _WHERE: dict[str, str] = {
     "MIGRATIONS": "migrations",
     "PUBLIC_VIEWS": "migrations",
     "apply_migrations": "migrations",
+    "PairCondition": "pairs",
+    "validate_pair_condition": "pairs",
     "BATCH_COLUMNS": "predicates",
     "PredicateEvaluator": "predicates",
     "validate_predicate": "predicates",
@@ -57,6 +60,7 @@ __all__ = [
     "PUBLIC_VIEWS",
     "SPAN_SCHEMA",
     "FinalStateEvaluator",
+    "PairCondition",
     "PredicateEvaluator",
     "QueryResult",
     "Store",
@@ -66,6 +70,7 @@ __all__ = [
     "live_store",
     "records_to_arrow",
     "safe_query",
+    "validate_pair_condition",
     "validate_predicate",
 ]
 

@@ -245,9 +245,28 @@ class PredicateEvaluator:
             return f"expression must be numeric, got {column_type} (e.g. cast(... as double))"
         return None
 
+    def describe(self, expression: str) -> str:
+        """The DuckDB type of a value expression over the batch (e.g. ``JSON``,
+        ``VARCHAR[]``), or ``"!" + error`` when it is not one scalar expression."""
+        with self._lock:
+            return self._describe(expression, "expression")
+
+    def describe_query(self, sql: str, what: str) -> str | None:
+        """Check a one-column SELECT (which may read ``batch``) that must give a boolean:
+        the error message, or None. ``what`` names the expression in messages."""
+        with self._lock:
+            column_type = self._describe_sql(sql, what)
+        if column_type.startswith("!"):
+            return column_type[1:]
+        if column_type != "BOOLEAN":
+            return f"{what} must be a boolean expression, got {column_type}"
+        return None
+
     def _describe(self, expression: str, what: str) -> str:
         """The DuckDB type of ``expression`` over the batch, or ``"!" + error``."""
-        sql = f"SELECT (\n{expression}\n) AS matched FROM batch"
+        return self._describe_sql(f"SELECT (\n{expression}\n) AS matched FROM batch", what)
+
+    def _describe_sql(self, sql: str, what: str) -> str:
         try:
             statements = duckdb.extract_statements(sql)
             if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
