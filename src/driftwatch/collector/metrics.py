@@ -53,17 +53,23 @@ class CollectorMetrics:
             "driftwatch_monitor_records", "Records evaluated by the monitors so far (a total).",
             registry=self.registry,
         )
+        self.stream_subscribers = Gauge(
+            "driftwatch_stream_subscribers", "Clients following /v1/findings/stream.",
+            registry=self.registry,
+        )
 
     def bind(
         self,
         queue_depth: Callable[[], float],
         open_runs: Callable[[], float],
         monitor_records: Callable[[], float],
+        stream_subscribers: Callable[[], float],
     ) -> None:
         """Gauges read live values when scraped."""
         self.queue_depth.set_function(queue_depth)
         self.open_runs.set_function(open_runs)
         self.monitor_records.set_function(monitor_records)
+        self.stream_subscribers.set_function(stream_subscribers)
 
     def observe_commit(self, seconds: float, spans: int) -> None:
         self.commit_seconds.observe(seconds)

@@ -90,7 +90,7 @@ class Collector:
             self.store.close()
             raise
         self.metrics.bind(lambda: self.ingest.pending, lambda: self.runs.open_runs,
-                          lambda: self.engine.records_seen)
+                          lambda: self.engine.records_seen, lambda: self.broadcast.subscribers)
         self.app = CollectorApp(self.ingest, metrics=self.metrics, broadcast=self.broadcast,
                                 query=self._query, token=config.token, limits=config.limits)
         self.runs.start()
