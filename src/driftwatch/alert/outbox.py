@@ -3,9 +3,11 @@
 The store is the source of truth. ``put`` records each finding as ``pending`` before it
 is queued, so a finding the store accepted is either in memory or findable by SQL. When
 memory is full, findings stay ``pending`` in the store only and are read back
-(:meth:`AlertRecorder.pending`) once the queue drains; the same read runs when the outbox
-first starts, so alerts left ``pending``/``retrying`` by a previous process are sent
-again. Without a store the outbox is memory only: a full queue drops (counted, logged).
+(:meth:`AlertRecorder.pending`) once the queue drains; later findings queue behind them
+in the store, so order holds. When a recorder is attached the same read runs at once
+(before any new finding), so alerts left ``pending``/``retrying`` by a previous process
+go first, with findings a crash left without any row (:meth:`AlertRecorder.unrecorded`).
+Without a store the outbox is memory only: a full queue drops (counted, logged).
 
 Thread-safety: ``put`` runs on the engine's worker thread, ``get``/``done`` on the sink's
 delivery thread; all state is under one condition variable. Store reads and writes
@@ -76,9 +78,10 @@ class Outbox:
             new = [item for item in findings if item.finding_id not in self._known]
             self._known.update(item.finding_id for item in new)
             recorder = self.recorder
-        if recorder is not None:
-            for item in new:
-                recorder.record(item.finding_id, self.sink_name, PENDING, 0, None)
+        if recorder is not None and new:
+            recorder.record_many(
+                [item.finding_id for item in new], self.sink_name, PENDING, 0, None
+            )
         with self._changed:
             for item in new:
                 # behind a backlog in the store, memory would jump the line

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Final
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 import httpx
@@ -46,6 +46,13 @@ def check_webhook_url(url: str) -> str:
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise ValueError(f"webhook url must be an absolute http(s) URL, got {url!r}")
     return url
+
+
+def redacted_url(url: str) -> str:
+    """``scheme://host[:port]/…``: enough to tell webhooks apart in logs, no token."""
+    parts = urlsplit(url)
+    rest = "/…" if parts.path.strip("/") or parts.query else ""
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{rest}"
 
 
 @sink("webhook")
@@ -140,6 +147,22 @@ class WebhookSink(BaseSink):
                 "webhook closed with undelivered alerts", sink=self.name, count=left, left=where
             )
         self._client.close()
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        """As registered, minus secrets: a webhook URL's path and query (Slack's carry the
+        token) and header values are redacted."""
+        spec = dict(BaseSink.spec.fget(self))  # type: ignore[attr-defined]
+        args = dict(spec.get("args", {}))
+        if "url" in args:
+            args["url"] = redacted_url(str(args["url"]))
+        if args.get("headers"):
+            args["headers"] = dict.fromkeys(args["headers"], "***")
+        return {**spec, "args": args}
+
+    @spec.setter
+    def spec(self, value: dict[str, Any]) -> None:
+        self._spec = value
 
     # --- the delivery thread ----------------------------------------------------------
 

@@ -93,9 +93,9 @@ class ForwardingSink(BaseSink):
             return
         at = self._clock.now()
         attempts = 0 if status == SUPPRESSED else 1
+        ids = [item.finding_id for item in findings]
         try:
-            for item in findings:
-                self._recorder.record(item.finding_id, self.name, status, attempts, at, error)
+            self._recorder.record_many(ids, self.name, status, attempts, at, error)
         except Exception:
             log.exception("recording alerts failed", sink=self.name, status=status)
 
