@@ -1,14 +1,16 @@
-"""Findings for sink tests."""
+"""Findings for sink tests, a loopback webhook server, an in-memory store."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hook_server import Reply, WebhookServer
 
 from driftwatch.core import Finding, FindingKind, Severity
+from driftwatch.store import Store
 
 FindingFactory = Callable[..., Finding]
 
@@ -45,3 +47,24 @@ def make_finding() -> FindingFactory:
         return Finding(**fields)
 
     return make
+
+
+@pytest.fixture
+def webhook_server() -> Iterator[Callable[..., WebhookServer]]:
+    """``webhook_server([Reply(500), Reply()])`` starts one; all are stopped after."""
+    made: list[WebhookServer] = []
+
+    def start(script: list[Reply] | None = None, port: int = 0) -> WebhookServer:
+        server = WebhookServer(script, port).start()
+        made.append(server)
+        return server
+
+    yield start
+    for server in made:
+        server.stop()
+
+
+@pytest.fixture
+def memory_store() -> Iterator[Store]:
+    with Store(":memory:") as store:
+        yield store

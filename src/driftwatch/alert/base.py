@@ -5,7 +5,8 @@ thread with findings in detection order, after they are stored. A subclass imple
 ``deliver`` (which may raise: ``send`` logs the error and counts it in ``failures``) and,
 if it holds resources, ``close``. ``deliver`` may block briefly (a webhook with a short
 timeout), never indefinitely. Later sinks (webhook, Prometheus) and wrappers (dedupe,
-cooldown) plug in here: a wrapper is a sink whose ``deliver`` forwards to another sink.
+cooldown) plug in here: a wrapper is a sink whose ``deliver`` forwards to another sink
+(:mod:`driftwatch.alert.wrappers`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ class BaseSink:
     ``deliver``; it never raises. Thread-safe: deliveries are serialised by a lock."""
 
     name: str = ""
+    #: True for sinks that write their own ``alerts`` rows (the webhook, the wrappers);
+    #: the engine then records none for them and offers its store through
+    #: :meth:`attach_recorder` instead.
+    records_own_alerts: bool = False
 
     def __init__(self, *, min_severity: Severity | str | int = Severity.INFO) -> None:
         self.min_severity = Severity.parse(min_severity)
@@ -61,6 +66,10 @@ class BaseSink:
                 log.warning(
                     "sink delivery failed", sink=self.name, count=len(selected), error=repr(exc)
                 )
+
+    def attach_recorder(self, recorder: object) -> None:
+        """Where to record delivery status (a store or an ``AlertRecorder``); only sinks
+        with ``records_own_alerts`` use it."""
 
     def deliver(self, findings: Sequence[Finding]) -> None:
         """Deliver already-filtered findings. May raise."""

@@ -84,6 +84,14 @@ def run(
     )
 
 
+TokenOption = Annotated[
+    str | None,
+    typer.Option("--token", envvar="DRIFTWATCH_TOKEN",
+                 help="Bearer token of the collector (default: $DRIFTWATCH_TOKEN).",
+                 show_default=False),
+]
+
+
 @app.command()
 @handle_errors
 def sql(
@@ -91,20 +99,101 @@ def sql(
     db: DbOption = None,
     fmt: FormatOption = OutputFormat.table,
     timeout: Annotated[float, typer.Option("--timeout", help="Time limit in seconds.")] = 30.0,
+    token: TokenOption = None,
 ) -> None:
     """Query the trace store (views: runs, spans, findings, violations, tool_calls, turns, …).
+    While `driftwatch serve` holds the database, the query goes through it (read-only).
 
     Example: driftwatch sql "select rule_id, severity, turn from violations order by turn"
     """
+    from driftwatch.cli.collector import query_via_collector
     from driftwatch.core.errors import NotFoundError
     from driftwatch.core.settings import db_path
-    from driftwatch.store import safe_query
 
     path = db_path(db)
     if not path.exists():
         raise NotFoundError(f"{path}: no such database (run a scenario first, or pass --db)")
+    remote = query_via_collector(path, query, token=token, timeout=timeout)
+    if remote is not None:
+        render_rows(remote[0], remote[1], fmt)
+        return
+    from driftwatch.store import safe_query
+
     result = safe_query(path, query, timeout_s=timeout)
     render_rows(result.columns, result.rows, fmt)
+
+
+@app.command()
+@handle_errors
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port (0: any free port).")] = 4318,
+    db: DbOption = None,
+    token: TokenOption = None,
+    pack: Annotated[
+        list[str] | None,
+        typer.Option("--pack", "-p", help="Rule pack id or path (repeatable; default: all "
+                     "built-in packs)."),
+    ] = None,
+    webhook: Annotated[
+        str | None, typer.Option("--webhook", help="Post alerts to this URL (Slack-compatible).")
+    ] = None,
+    jsonl: Annotated[
+        str | None, typer.Option("--jsonl", help="Also append findings to this JSONL file.")
+    ] = None,
+    min_severity: Annotated[
+        str, typer.Option("--min-severity", help="Alert on findings at least this severe.")
+    ] = "low",
+    cooldown: Annotated[
+        float | None, typer.Option("--cooldown", help="Seconds between alerts of one rule.")
+    ] = None,
+    dedupe: Annotated[
+        bool, typer.Option("--dedupe", help="Alert once per rule and run.")
+    ] = False,
+    idle_timeout: Annotated[
+        float, typer.Option("--idle-timeout", help="Seconds without spans that end a run.")
+    ] = 30.0,
+    max_body_mb: Annotated[
+        float, typer.Option("--max-body-mb", help="Largest request body, before and after gzip.")
+    ] = 16.0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No alerts on the console.")] = False,
+) -> None:
+    """Receive OTLP/HTTP traces from any OpenTelemetry-instrumented agent, store them and
+    run the monitors on them live (Ctrl-C stops it). A token is required unless the
+    address is loopback; clients send `Authorization: Bearer <token>`.
+
+    Example: driftwatch serve --port 4318 --webhook https://hooks.slack.com/services/...
+    """
+    from driftwatch.cli.collector import serve_command
+
+    serve_command(host=host, port=port, db=db, token=token, packs=pack, webhook=webhook,
+                  jsonl=jsonl, min_severity=min_severity, cooldown=cooldown, dedupe=dedupe,
+                  idle_timeout=idle_timeout, max_body_mb=max_body_mb, quiet=quiet)
+
+
+@app.command()
+@handle_errors
+def watch(
+    url: Annotated[
+        str | None, typer.Option("--url", help="Collector URL (default: the one serving --db, "
+                                 "else http://127.0.0.1:4318).", show_default=False)
+    ] = None,
+    db: DbOption = None,
+    token: TokenOption = None,
+    min_severity: Annotated[
+        str, typer.Option("--min-severity", help="Show findings at least this severe.")
+    ] = "low",
+    limit: Annotated[
+        int | None, typer.Option("--limit", help="Stop after this many findings.")
+    ] = None,
+) -> None:
+    """Print findings live from a running collector, one line each (Ctrl-C stops it).
+
+    Example: driftwatch watch --min-severity high
+    """
+    from driftwatch.cli.collector import watch_command
+
+    watch_command(url=url, db=db, token=token, min_severity=min_severity, limit=limit)
 
 
 @app.command()

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from driftwatch.core import semconv as sc
+from driftwatch.core.aliases import FOREIGN_PREFIXES, normalize_foreign
 
 
 class Severity(enum.IntEnum):
@@ -66,8 +67,17 @@ def ns_to_datetime(ns: int) -> datetime:
 
 
 def normalize_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
-    """Rename known aliases to current GenAI names; the current name wins if both exist."""
-    if not any(key in sc.ALIASES for key in attributes):
+    """Rename known aliases to current GenAI names (the current name wins if both exist),
+    then rewrite other instrumentations' message, operation and tool attributes (see
+    :mod:`driftwatch.core.aliases`)."""
+    foreign = False
+    renamed = False
+    for key in attributes:
+        if key in sc.ALIASES:
+            renamed = True
+        elif key.startswith(FOREIGN_PREFIXES):
+            foreign = True
+    if not renamed and not foreign:
         return dict(attributes)
     out: dict[str, Any] = {}
     for key, value in attributes.items():
@@ -76,7 +86,7 @@ def normalize_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = value
         elif target not in attributes:
             out[target] = value
-    return out
+    return normalize_foreign(out) if foreign else out
 
 
 def _as_int(value: Any) -> int | None:
@@ -84,8 +94,13 @@ def _as_int(value: Any) -> int | None:
         return None
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
+
+
+def _as_str(value: Any) -> str | None:
+    """A typed text column: a non-string attribute (from a foreign span) is left out."""
+    return value if isinstance(value, str) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,10 +181,11 @@ class SpanRecord:
             events=events,
             run_id=str(run),
             turn=_as_int(attrs.get(sc.DW_TURN)),
-            operation=attrs.get(sc.GEN_AI_OPERATION_NAME),
-            model=attrs.get(sc.GEN_AI_REQUEST_MODEL) or attrs.get(sc.GEN_AI_RESPONSE_MODEL),
-            provider=attrs.get(sc.GEN_AI_PROVIDER_NAME),
-            tool_name=attrs.get(sc.GEN_AI_TOOL_NAME),
+            operation=_as_str(attrs.get(sc.GEN_AI_OPERATION_NAME)),
+            model=_as_str(attrs.get(sc.GEN_AI_REQUEST_MODEL))
+            or _as_str(attrs.get(sc.GEN_AI_RESPONSE_MODEL)),
+            provider=_as_str(attrs.get(sc.GEN_AI_PROVIDER_NAME)),
+            tool_name=_as_str(attrs.get(sc.GEN_AI_TOOL_NAME)),
             input_tokens=_as_int(attrs.get(sc.GEN_AI_USAGE_INPUT_TOKENS)),
             output_tokens=_as_int(attrs.get(sc.GEN_AI_USAGE_OUTPUT_TOKENS)),
         )

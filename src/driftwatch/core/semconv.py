@@ -69,8 +69,14 @@ DW_CONTEXT_DROPPED: Final = "driftwatch.context.dropped_messages"
 SPAN_TURN: Final = "driftwatch.turn"
 SPAN_EVENT_PREFIX: Final = "driftwatch.event"
 
-# Known aliases from other instrumentations (old GenAI names, OpenLLMetry, OpenInference),
-# mapped to the current names. Applied on ingest; the current name wins when both exist.
+# Known aliases from other instrumentations, mapped to the current names. Applied on
+# ingest; the current name wins when both exist. Sources: older GenAI conventions and
+# litellm's OTel callback (gen_ai.system, gen_ai.usage.prompt_tokens), OpenLLMetry
+# (llm.usage.*), OpenInference (llm.model_name, llm.provider, llm.system,
+# llm.token_count.*, tool.name, session.id, agent.name). OpenInference's
+# tool.parameters is the tool's JSON schema, not the call's arguments: not an alias.
+# Structural rewrites (flattened messages, span kinds, tool input/output) are in
+# driftwatch.core.aliases.
 ALIASES: Final[dict[str, str]] = {
     "gen_ai.system": GEN_AI_PROVIDER_NAME,
     "gen_ai.usage.prompt_tokens": GEN_AI_USAGE_INPUT_TOKENS,
@@ -81,7 +87,9 @@ ALIASES: Final[dict[str, str]] = {
     "llm.token_count.completion": GEN_AI_USAGE_OUTPUT_TOKENS,
     "llm.model_name": GEN_AI_REQUEST_MODEL,
     "llm.provider": GEN_AI_PROVIDER_NAME,
+    "llm.system": GEN_AI_PROVIDER_NAME,
     "tool.name": GEN_AI_TOOL_NAME,
-    "tool.parameters": GEN_AI_TOOL_CALL_ARGUMENTS,
+    "tool.description": "gen_ai.tool.description",
     "session.id": GEN_AI_CONVERSATION_ID,
+    "agent.name": GEN_AI_AGENT_NAME,
 }

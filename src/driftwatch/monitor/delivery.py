@@ -1,5 +1,7 @@
 """Where the engine's findings go, in order: the store, then each alert sink (with one
-``alerts`` row per finding a sink accepted, when the store can record them); and the
+``alerts`` row per finding a sink accepted, when the store can record them; sinks with
+``records_own_alerts`` — the webhook, dedupe/cooldown wrappers — write their own rows,
+through the store given to their ``attach_recorder``); and the
 finding the engine delivers when a monitor raises; closing what the engine owns.
 
 Called only from the engine's worker thread (or from ``close`` once the worker stopped).
@@ -52,6 +54,11 @@ class FindingDelivery:
         self.sinks = [sink for sink in sinks if not isinstance(sink, NullSink)]
         self._clock = clock
         self._record_alerts = record_alerts and hasattr(store, "record_alert")
+        self._self_recording = {id(sink) for sink in self.sinks if _records_own_alerts(sink)}
+        if self._record_alerts:
+            for sink in self.sinks:
+                if id(sink) in self._self_recording:
+                    _attach_store(sink, store)
 
     def deliver(self, findings: Sequence[Finding]) -> None:
         if not findings:
@@ -68,7 +75,7 @@ class FindingDelivery:
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}"
                 log.exception("sink failed", sink=getattr(sink, "name", repr(sink)))
-            if self._record_alerts:
+            if self._record_alerts and id(sink) not in self._self_recording:
                 self._record_sent(sink, findings, error)
 
     def _record_sent(
@@ -91,6 +98,22 @@ class FindingDelivery:
                 )
         except Exception:
             log.exception("recording alerts failed", sink=sink.name)
+
+
+def _records_own_alerts(sink: FindingSink) -> bool:
+    return bool(getattr(sink, "records_own_alerts", False))
+
+
+def _attach_store(sink: FindingSink, store: object) -> None:
+    """Offer the store to a sink that records its own alerts (it keeps a recorder it
+    already has)."""
+    attach = getattr(sink, "attach_recorder", None)
+    if not callable(attach):
+        return
+    try:
+        attach(store)
+    except Exception:
+        log.exception("attaching the store to a sink failed", sink=getattr(sink, "name", ""))
 
 
 def in_stream_order(

@@ -1,0 +1,103 @@
+"""``driftwatch serve`` and ``driftwatch watch``, and the collector route of ``sql``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from driftwatch.core.errors import UsageError
+
+
+def serve_command(
+    *,
+    host: str,
+    port: int,
+    db: str | None,
+    token: str | None,
+    packs: list[str] | None,
+    webhook: str | None,
+    jsonl: str | None,
+    min_severity: str,
+    cooldown: float | None,
+    dedupe: bool,
+    idle_timeout: float,
+    max_body_mb: float,
+    quiet: bool,
+) -> None:
+    from pydantic import ValidationError
+
+    from driftwatch.alert import AlertConfig
+    from driftwatch.collector import CollectorConfig, CollectorLimits, check_bind, serve
+    from driftwatch.core.logging import configure_logging
+    from driftwatch.core.settings import db_path
+
+    check_bind(host, token)  # before anything slow
+    if port < 0 or port > 65535:
+        raise UsageError(f"--port must be 0-65535, got {port}")
+    if idle_timeout <= 0 or max_body_mb <= 0:
+        raise UsageError("--idle-timeout and --max-body-mb must be positive")
+    configure_logging()
+    try:
+        alerts = AlertConfig.from_mapping(
+            {"console": not quiet, "jsonl": jsonl, "webhook": webhook,
+             "min_severity": min_severity, "cooldown_s": cooldown, "dedupe": dedupe},
+            source="flags",
+        )
+    except ValidationError as error:  # pragma: no cover - from_mapping raises SpecError
+        raise UsageError(str(error).splitlines()[0]) from None
+    config = CollectorConfig(
+        db=db_path(db), host=host, port=port, token=token, packs=tuple(packs or ()),
+        alerts=alerts, idle_timeout_s=idle_timeout,
+        limits=CollectorLimits(max_body_bytes=int(max_body_mb * 1024 * 1024)),
+    )
+
+    def ready(url: str) -> None:
+        typer.echo(f"driftwatch collector on {url} (OTLP/HTTP {url}/v1/traces), "
+                   f"database {config.db}", err=True)
+
+    serve(config, on_ready=ready)
+
+
+def watch_command(*, url: str | None, db: str | None, token: str | None, min_severity: str,
+                  limit: int | None) -> None:
+    from rich.console import Console
+
+    from driftwatch.alert import ConsoleSink
+    from driftwatch.collector import finding_from_dict, read_info, stream_lines
+    from driftwatch.core.records import Severity
+    from driftwatch.core.settings import db_path
+
+    try:
+        severity = Severity.parse(min_severity)
+    except ValueError as error:
+        raise UsageError(f"--min-severity: {error}") from None
+    if url is None:
+        info = read_info(db_path(db))
+        url = info.url if info is not None else "http://127.0.0.1:4318"
+    sink = ConsoleSink(console=Console(highlight=False), min_severity=severity)
+    shown = 0
+    for line in stream_lines(url.rstrip("/"), token=token, min_severity=severity.label):
+        try:
+            finding = finding_from_dict(line)
+        except (KeyError, ValueError, TypeError):
+            continue  # not a finding (a newer server's line): skip it
+        sink.send([finding])
+        shown += 1
+        if limit is not None and shown >= limit:
+            return
+
+
+def query_via_collector(path: Any, sql: str, *, token: str | None, timeout: float
+                        ) -> tuple[list[str], list[Any]] | None:
+    """Rows from the collector that holds ``path`` open, or None when none runs."""
+    from driftwatch.collector.info import read_info, remote_query
+
+    info = read_info(path)
+    if info is None:
+        return None
+    try:
+        columns, rows, _ = remote_query(info.url, sql, token=token, timeout_s=timeout)
+    except ConnectionError:
+        return None  # it is stopping: the file is (about to be) free
+    return columns, rows

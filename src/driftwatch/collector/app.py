@@ -1,0 +1,404 @@
+"""The collector's HTTP surface, as one raw ASGI callable (served by uvicorn).
+
+Routes:
+
+- ``POST /v1/traces``: OTLP/HTTP, protobuf (``application/x-protobuf``) or JSON
+  (``application/json``) bodies, optionally gzip. Answers as the OTLP specification
+  says: 200 with an ``ExportTraceServiceResponse`` in the request's encoding (with
+  ``partial_success`` when spans were rejected), 400 for a body that is not a trace
+  request, 401 without the right bearer token, 413 for a body over the size limit
+  (compressed or not), 415 for another content type or encoding, 503 with Retry-After
+  when the ingest queue is full or the store failed (the client retries; retries store
+  nothing twice). Errors carry a ``google.rpc.Status``.
+- ``POST /v1/sql``: ``{"sql": "...", "timeout_s": 30, "max_rows": 10000}`` → read-only
+  user SQL on the live store, through the same guard as ``driftwatch sql``.
+- ``GET /v1/findings/stream[?min_severity=low]``: findings as JSON lines, live.
+- ``GET /metrics`` (Prometheus text), ``GET /healthz`` (no token needed).
+
+Every route but ``/healthz`` needs ``Authorization: Bearer <token>`` when the collector
+has a token. A 200 on ``/v1/traces`` means the spans are committed to the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import zlib
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any, Final
+from urllib.parse import parse_qs
+
+from driftwatch.collector.ingest import IngestQueue
+from driftwatch.collector.metrics import CollectorMetrics
+from driftwatch.collector.stream import FindingBroadcast
+from driftwatch.core.errors import DriftwatchError
+from driftwatch.core.logging import get_logger
+from driftwatch.core.records import Severity
+from driftwatch.tracing.otlp import (
+    OtlpDecoded,
+    OtlpDecodeError,
+    records_from_otlp_json,
+    records_from_otlp_protobuf,
+)
+
+__all__ = ["CollectorApp", "CollectorLimits"]
+
+log = get_logger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+PROTOBUF: Final = "application/x-protobuf"
+JSON: Final = "application/json"
+NDJSON: Final = "application/x-ndjson"
+# google.rpc.Code values used in error bodies
+_INVALID_ARGUMENT: Final = 3
+_RESOURCE_EXHAUSTED: Final = 8
+_UNAVAILABLE: Final = 14
+_UNAUTHENTICATED: Final = 16
+_NOT_FOUND: Final = 5
+
+
+@dataclass(frozen=True, slots=True)
+class CollectorLimits:
+    """Size limits and timeouts. ``max_body_bytes`` applies to the body as sent and,
+    separately, after gunzip (a gzip bomb stops at the limit)."""
+
+    max_body_bytes: int = 16 * 1024 * 1024
+    retry_after_s: int = 1
+    sql_timeout_s: float = 30.0
+    sql_max_rows: int = 100_000
+    stream_keepalive_s: float = 15.0
+    stream_max_lines: int = 1000
+
+
+class _HttpError(Exception):
+    def __init__(self, status: int, code: int, message: str,
+                 headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers
+
+
+class CollectorApp:
+    """The ASGI application. ``query(sql, timeout_s, max_rows)`` runs user SQL (blocking;
+    called in a worker thread) and returns ``(columns, rows, truncated)``."""
+
+    def __init__(
+        self,
+        ingest: IngestQueue,
+        *,
+        metrics: CollectorMetrics,
+        broadcast: FindingBroadcast,
+        query: Callable[[str, float, int], tuple[list[str], list[Any], bool]],
+        token: str | None = None,
+        limits: CollectorLimits | None = None,
+    ) -> None:
+        self._ingest = ingest
+        self._metrics = metrics
+        self._broadcast = broadcast
+        self._query = query
+        self._token = f"Bearer {token}".encode() if token else None
+        self.limits = limits or CollectorLimits()
+        self.stopping = False  # set by the server on shutdown: streams end
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        path = scope["path"]
+        method = scope["method"]
+        status = 500
+        try:
+            status = await self._route(path, method, scope, receive, send)
+        except _HttpError as error:
+            status = error.status
+            await _send_status(send, scope, error)
+        finally:
+            self._metrics.requests.labels(_path_label(path), str(status)).inc()
+
+    async def _route(self, path: str, method: str, scope: Scope, receive: Receive,
+                     send: Send) -> int:
+        if path == "/healthz":
+            await _respond(send, 200, b"ok\n", "text/plain")
+            return 200
+        routes = {
+            ("POST", "/v1/traces"): self._traces,
+            ("POST", "/v1/sql"): self._sql,
+            ("GET", "/v1/findings/stream"): self._stream,
+            ("GET", "/metrics"): self._metrics_page,
+        }
+        handler = routes.get((method, path))
+        if handler is None:
+            known = {route_path for _, route_path in routes}
+            if path in known:
+                raise _HttpError(405, _INVALID_ARGUMENT, f"{method} is not allowed on {path}")
+            raise _HttpError(404, _NOT_FOUND, f"no such path: {path}")
+        self._authorize(scope)
+        return await handler(scope, receive, send)
+
+    def _authorize(self, scope: Scope) -> None:
+        if self._token is None:
+            return
+        given = _header(scope, b"authorization") or b""
+        if not hmac.compare_digest(given, self._token):
+            raise _HttpError(401, _UNAUTHENTICATED, "missing or wrong bearer token",
+                             ((b"www-authenticate", b"Bearer"),))
+
+    # --- /v1/traces ----------------------------------------------------------------------
+
+    async def _traces(self, scope: Scope, receive: Receive, send: Send) -> int:
+        content_type = _content_type(scope)
+        if content_type not in (PROTOBUF, JSON):
+            raise _HttpError(415, _INVALID_ARGUMENT,
+                             f"unsupported content type {content_type or '(none)'!r}; "
+                             f"use {PROTOBUF} or {JSON}")
+        body = await self._read_body(scope, receive)
+        decoded = self._decode(body, content_type)
+        future = self._ingest.offer(decoded.records)
+        if future is None:
+            raise _HttpError(503, _UNAVAILABLE, "ingest queue is full; retry later",
+                             self._retry_after())
+        try:
+            await asyncio.wrap_future(future)
+        except Exception as error:
+            raise _HttpError(503, _UNAVAILABLE, f"spans not stored ({error}); retry later",
+                             self._retry_after()) from None
+        self._metrics.spans_received.inc(len(decoded.records))
+        if decoded.rejected:
+            self._metrics.spans_rejected.inc(decoded.rejected)
+        await _respond(send, 200, _export_response(decoded, content_type), content_type)
+        return 200
+
+    def _retry_after(self) -> tuple[tuple[bytes, bytes], ...]:
+        return ((b"retry-after", str(self.limits.retry_after_s).encode()),)
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
+        limit = self.limits.max_body_bytes
+        declared = _header(scope, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise _HttpError(413, _RESOURCE_EXHAUSTED, f"body over {limit} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _HttpError(400, _INVALID_ARGUMENT, "client disconnected")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise _HttpError(413, _RESOURCE_EXHAUSTED, f"body over {limit} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        encoding = (_header(scope, b"content-encoding") or b"identity").strip().lower()
+        if encoding == b"gzip":
+            return _gunzip(body, limit)
+        if encoding not in (b"identity", b""):
+            raise _HttpError(415, _INVALID_ARGUMENT,
+                             f"unsupported content encoding {encoding.decode(errors='replace')!r}")
+        return body
+
+    @staticmethod
+    def _decode(body: bytes, content_type: str) -> OtlpDecoded:
+        try:
+            if content_type == PROTOBUF:
+                return records_from_otlp_protobuf(body)
+            return records_from_otlp_json(_parse_json(body))
+        except OtlpDecodeError as error:
+            raise _HttpError(400, _INVALID_ARGUMENT, str(error)) from None
+        except RecursionError:
+            raise _HttpError(400, _INVALID_ARGUMENT, "body nested too deeply") from None
+
+    # --- /v1/sql -------------------------------------------------------------------------
+
+    async def _sql(self, scope: Scope, receive: Receive, send: Send) -> int:
+        body = await self._read_body(scope, receive)
+        try:
+            request = _parse_json(body)
+        except OtlpDecodeError as error:
+            raise _HttpError(400, _INVALID_ARGUMENT, str(error)) from None
+        sql = request.get("sql") if isinstance(request, dict) else None
+        if not isinstance(sql, str):
+            raise _HttpError(400, _INVALID_ARGUMENT, 'expected {"sql": "<one statement>"}')
+        timeout = _number(request.get("timeout_s"), self.limits.sql_timeout_s)
+        max_rows = int(_number(request.get("max_rows"), self.limits.sql_max_rows))
+        timeout = min(timeout, self.limits.sql_timeout_s)
+        max_rows = max(0, min(max_rows, self.limits.sql_max_rows))
+        try:
+            columns, rows, truncated = await asyncio.to_thread(
+                self._query, sql, timeout, max_rows
+            )
+        except DriftwatchError as error:
+            raise _HttpError(400, _INVALID_ARGUMENT, str(error)) from None
+        payload = {"columns": columns, "rows": [list(row) for row in rows],
+                   "truncated": truncated}
+        text = json.dumps(payload, default=str, ensure_ascii=False)
+        await _respond(send, 200, text.encode(), JSON)
+        return 200
+
+    # --- /v1/findings/stream -------------------------------------------------------------
+
+    async def _stream(self, scope: Scope, receive: Receive, send: Send) -> int:
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        try:
+            severity = Severity.parse(query.get("min_severity", ["info"])[0])
+        except ValueError as error:
+            raise _HttpError(400, _INVALID_ARGUMENT, str(error)) from None
+        subscription = self._broadcast.subscribe(asyncio.get_running_loop(), severity)
+        disconnected = asyncio.ensure_future(_wait_disconnect(receive))
+        try:
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", NDJSON.encode()),
+                                    (b"cache-control", b"no-store")]})
+            await send({"type": "http.response.body", "body": b"", "more_body": True})
+            idle = 0.0
+            while not self.stopping and not disconnected.done():
+                try:
+                    line = await asyncio.wait_for(subscription.queue.get(), 0.5)
+                except TimeoutError:
+                    idle += 0.5
+                    if idle >= self.limits.stream_keepalive_s:
+                        idle = 0.0
+                        await send({"type": "http.response.body", "body": b"\n",
+                                    "more_body": True})
+                    continue
+                idle = 0.0
+                await send({"type": "http.response.body", "body": line, "more_body": True})
+            if not disconnected.done():
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except OSError:  # the client went away mid-write
+            pass
+        finally:
+            self._broadcast.unsubscribe(subscription)
+            disconnected.cancel()
+        return 200
+
+    # --- /metrics ------------------------------------------------------------------------
+
+    async def _metrics_page(self, scope: Scope, receive: Receive, send: Send) -> int:
+        body, content_type = self._metrics.render()
+        await _respond(send, 200, body, content_type)
+        return 200
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def _wait_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return bytes(value)
+    return None
+
+
+def _content_type(scope: Scope) -> str:
+    raw = _header(scope, b"content-type") or b""
+    return raw.split(b";", 1)[0].strip().lower().decode("latin-1")
+
+
+def _path_label(path: str) -> str:
+    known = ("/v1/traces", "/v1/sql", "/v1/findings/stream", "/metrics", "/healthz")
+    return path if path in known else "other"
+
+
+def _gunzip(body: bytes, limit: int) -> bytes:
+    """Inflate at most ``limit`` bytes: a bomb is refused without being expanded."""
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(body, limit + 1)
+        if len(out) > limit or inflater.unconsumed_tail:
+            raise _HttpError(413, _RESOURCE_EXHAUSTED, f"body over {limit} bytes once inflated")
+        out += inflater.flush()
+    except zlib.error as error:
+        raise _HttpError(400, _INVALID_ARGUMENT, f"bad gzip body: {error}") from None
+    if len(out) > limit:
+        raise _HttpError(413, _RESOURCE_EXHAUSTED, f"body over {limit} bytes once inflated")
+    if not inflater.eof or inflater.unused_data:
+        raise _HttpError(400, _INVALID_ARGUMENT, "bad gzip body: truncated or trailing data")
+    return out
+
+
+def _parse_json(body: bytes) -> Any:
+    """orjson refuses lone surrogates and invalid UTF-8, so no such string gets in."""
+    import orjson
+
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise OtlpDecodeError(f"body is not valid JSON: {error}") from None
+
+
+def _number(value: Any, default: float) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        return float(value)
+    return default
+
+
+def _export_response(decoded: OtlpDecoded, content_type: str) -> bytes:
+    if content_type == PROTOBUF:
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+            ExportTracePartialSuccess,
+            ExportTraceServiceResponse,
+        )
+
+        response = ExportTraceServiceResponse()
+        if decoded.rejected:
+            response.partial_success.CopyFrom(ExportTracePartialSuccess(
+                rejected_spans=decoded.rejected, error_message=decoded.error_message))
+        return bytes(response.SerializeToString())
+    if not decoded.rejected:
+        return b"{}"
+    payload = {"partialSuccess": {"rejectedSpans": str(decoded.rejected),
+                                  "errorMessage": decoded.error_message}}
+    return json.dumps(payload, ensure_ascii=False).encode()
+
+
+async def _send_status(send: Send, scope: Scope, error: _HttpError) -> None:
+    """A ``google.rpc.Status`` body, protobuf when the request was protobuf."""
+    if _content_type(scope) == PROTOBUF:
+        from google.rpc.status_pb2 import Status
+
+        body = bytes(Status(code=error.code, message=error.message).SerializeToString())
+        content_type = PROTOBUF
+    else:
+        body = json.dumps({"code": error.code, "message": error.message}).encode()
+        content_type = JSON
+    with contextlib.suppress(OSError):
+        await _respond(send, error.status, body, content_type, error.headers)
+
+
+async def _respond(send: Send, status: int, body: bytes, content_type: str,
+                   headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+    await send({
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-type", content_type.encode()),
+                    (b"content-length", str(len(body)).encode()), *headers],
+    })
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,180 @@
+"""Durable ingest: the one thread that writes spans, with group commit and a bounded queue.
+
+Request handlers call :meth:`IngestQueue.offer` with a request's decoded spans. The
+writer thread takes everything waiting (several requests, up to ``max_batch`` spans),
+writes it with one idempotent Arrow statement (:meth:`Store.write_spans`, deduplicated on
+trace and span id) and only then completes each request's future: a request is
+acknowledged once its spans are committed to DuckDB, whose write-ahead log survives a
+``kill -9`` of this process. Group commit is what keeps one commit per request from
+limiting throughput.
+
+After the commit and before the acknowledgement, the same spans go to the
+:class:`~driftwatch.collector.runs.RunTracker` (``runs`` rows, end of run) and to the
+monitor engine, so monitors only ever see spans that are stored, and a 200 means the
+monitors have them queued.
+
+Memory is bounded: ``offer`` refuses (returns None) when ``max_pending`` spans already
+wait, and the HTTP layer answers 503 with Retry-After.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Protocol
+
+from driftwatch.core.logging import get_logger
+from driftwatch.core.records import SpanRecord
+
+__all__ = ["IngestQueue", "SpanStore"]
+
+log = get_logger(__name__)
+
+
+class SpanStore(Protocol):
+    """What the writer needs from :class:`driftwatch.store.Store`."""
+
+    def write_spans(self, records: Sequence[SpanRecord]) -> int: ...
+
+    def checkpoint(self) -> None: ...
+
+
+@dataclass(slots=True)
+class _Pending:
+    records: list[SpanRecord]
+    future: Future[int]
+
+
+class IngestQueue:
+    """Bounded queue + writer thread. ``on_committed(records)`` is called on the writer
+    thread after each commit (the monitor engine and run tracker hang off it; it may
+    block, which is backpressure). ``observe_commit(seconds, spans)`` feeds metrics."""
+
+    def __init__(
+        self,
+        store: SpanStore,
+        *,
+        on_committed: Callable[[list[SpanRecord]], None] | None = None,
+        observe_commit: Callable[[float, int], None] | None = None,
+        max_pending: int = 65_536,
+        max_batch: int = 16_384,
+        idle_checkpoint_s: float = 1.0,
+        retries: int = 2,
+    ) -> None:
+        self._store = store
+        self._on_committed = on_committed
+        self._observe_commit = observe_commit
+        self.max_pending = max_pending
+        self._max_batch = max_batch
+        self._idle_checkpoint_s = idle_checkpoint_s
+        self._retries = retries
+        self._queue: deque[_Pending] = deque()
+        self._pending_spans = 0
+        self._cond = threading.Condition()
+        self._closed = False
+        self._dirty = False
+        self.committed = 0
+        self.failed = 0
+        self._thread = threading.Thread(target=self._run, name="driftwatch-ingest", daemon=True)
+        self._thread.start()
+
+    @property
+    def pending(self) -> int:
+        """Spans accepted for writing and not yet committed (the queue depth)."""
+        return self._pending_spans
+
+    def offer(self, records: list[SpanRecord]) -> Future[int] | None:
+        """Queue one request's spans; the future resolves to the number of spans newly
+        stored once they are committed (or fails if the store refuses them). Returns
+        None when the queue is full or closed: the caller answers "retry later"."""
+        future: Future[int] = Future()
+        if not records:
+            future.set_result(0)
+            return future
+        with self._cond:
+            if self._closed or self._pending_spans + len(records) > self.max_pending:
+                return None
+            self._queue.append(_Pending(records, future))
+            self._pending_spans += len(records)
+            self._cond.notify()
+        return future
+
+    def close(self, timeout_s: float | None = 30.0) -> None:
+        """Commit what is queued, then stop the writer. Idempotent."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        self._thread.join(timeout_s)
+
+    def _take(self) -> list[_Pending] | None:
+        """The next group to commit; [] after an idle wait; None once closed and empty."""
+        with self._cond:
+            if not self._queue and not self._closed:
+                self._cond.wait(self._idle_checkpoint_s)
+            if not self._queue:
+                return None if self._closed else []
+            taken = [self._queue.popleft()]
+            count = len(taken[0].records)
+            while self._queue and count + len(self._queue[0].records) <= self._max_batch:
+                item = self._queue.popleft()
+                taken.append(item)
+                count += len(item.records)
+            return taken
+
+    def _run(self) -> None:
+        while True:
+            taken = self._take()
+            if taken is None:
+                return
+            if not taken:
+                self._checkpoint_if_dirty()
+                continue
+            records = [record for item in taken for record in item.records]
+            error = self._write(records)
+            if error is None and self._on_committed is not None:
+                try:  # before the acknowledgement: a 200 means "stored and being monitored"
+                    self._on_committed(records)
+                except Exception:
+                    log.exception("after-commit hook failed", spans=len(records))
+            with self._cond:
+                self._pending_spans -= len(records)
+            for item in taken:
+                if error is None:
+                    item.future.set_result(len(item.records))
+                else:
+                    item.future.set_exception(error)
+
+    def _write(self, records: list[SpanRecord]) -> Exception | None:
+        delay = 0.05
+        for attempt in range(self._retries + 1):
+            started = time.perf_counter()
+            try:
+                self._store.write_spans(records)
+            except Exception as error:
+                if attempt < self._retries:
+                    time.sleep(delay)
+                    delay *= 4
+                    continue
+                log.error("span batch not stored", spans=len(records), error=str(error))
+                self.failed += len(records)
+                return error
+            if self._observe_commit is not None:
+                self._observe_commit(time.perf_counter() - started, len(records))
+            self.committed += len(records)
+            self._dirty = True
+            return None
+        return None  # pragma: no cover - the loop always returns
+
+    def _checkpoint_if_dirty(self) -> None:
+        """Idle: fold the WAL into the file now rather than in the middle of a burst."""
+        if not self._dirty:
+            return
+        self._dirty = False
+        try:
+            self._store.checkpoint()
+        except Exception as error:  # opportunistic; DuckDB checkpoints later anyway
+            log.debug("idle checkpoint failed", error=str(error))

@@ -1,0 +1,80 @@
+"""The collector's Prometheus metrics, in a registry of its own (served on ``/metrics``).
+
+Findings by rule and severity are counted by the alert package's ``PrometheusSink`` in
+the same registry (``driftwatch_findings_total``, ``driftwatch_alerts_total``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+__all__ = ["CollectorMetrics"]
+
+# Commit latency buckets (seconds): a group commit takes ~1 ms to a few hundred ms.
+_COMMIT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class CollectorMetrics:
+    """Counters, gauges and the commit histogram; thread-safe (prometheus_client is)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.spans_received = Counter(
+            "driftwatch_spans_received", "Spans accepted and stored (acknowledged).",
+            registry=self.registry,
+        )
+        self.spans_rejected = Counter(
+            "driftwatch_spans_rejected", "Spans refused as malformed (partial success).",
+            registry=self.registry,
+        )
+        self.requests = Counter(
+            "driftwatch_http_requests", "HTTP requests by path and status code.",
+            ["path", "code"], registry=self.registry,
+        )
+        self.commit_seconds = Histogram(
+            "driftwatch_commit_seconds", "Time to commit one group of spans to DuckDB.",
+            buckets=_COMMIT_BUCKETS, registry=self.registry,
+        )
+        self.commit_spans = Counter(
+            "driftwatch_committed_spans", "Spans written by group commits (with retries' "
+            "duplicates, before deduplication).", registry=self.registry,
+        )
+        self.queue_depth = Gauge(
+            "driftwatch_ingest_queue_spans", "Spans waiting to be committed.",
+            registry=self.registry,
+        )
+        self.open_runs = Gauge(
+            "driftwatch_open_runs", "Runs seen and not yet ended.", registry=self.registry,
+        )
+        self.monitor_records = Gauge(
+            "driftwatch_monitor_records", "Records evaluated by the monitors so far (a total).",
+            registry=self.registry,
+        )
+        self.stream_subscribers = Gauge(
+            "driftwatch_stream_subscribers", "Clients following /v1/findings/stream.",
+            registry=self.registry,
+        )
+
+    def bind(
+        self,
+        queue_depth: Callable[[], float],
+        open_runs: Callable[[], float],
+        monitor_records: Callable[[], float],
+        stream_subscribers: Callable[[], float],
+    ) -> None:
+        """Gauges read live values when scraped."""
+        self.queue_depth.set_function(queue_depth)
+        self.open_runs.set_function(open_runs)
+        self.monitor_records.set_function(monitor_records)
+        self.stream_subscribers.set_function(stream_subscribers)
+
+    def observe_commit(self, seconds: float, spans: int) -> None:
+        self.commit_seconds.observe(seconds)
+        self.commit_spans.inc(spans)
+
+    def render(self) -> tuple[bytes, str]:
+        """The text exposition and its content type."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,178 @@
+"""Runs of agents that are not ours: a ``runs`` row per run id, and a signal for its end.
+
+A run is what :class:`~driftwatch.core.records.SpanRecord` says (``driftwatch.run.id``,
+else ``gen_ai.conversation.id``, else the trace). Nothing on the wire says "this run is
+over", so a run ends when it has been idle for ``idle_timeout_s``, or — sooner — when a
+root span (no parent) of it has arrived and ``root_grace_s`` passed without more spans
+(exporters send a trace's children before the root, which ends last). Ending a run calls
+the monitors' ``end_run`` (through ``end_run``) and marks the row ``completed`` (or
+``errored`` when the root span's status is ERROR). Spans that arrive for an ended run
+open it again.
+
+``observe`` is called on the ingest writer thread after each commit; the sweeper is its
+own thread, because ``end_run`` waits for the monitor engine.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from driftwatch.core import semconv as sc
+from driftwatch.core.clock import SYSTEM_CLOCK, Clock
+from driftwatch.core.logging import get_logger
+from driftwatch.core.records import RunInfo, RunStatus, SpanRecord, ns_to_datetime
+
+__all__ = ["RunStore", "RunTracker"]
+
+log = get_logger(__name__)
+
+
+class RunStore(Protocol):
+    def upsert_run(self, info: RunInfo) -> None: ...
+
+
+@dataclass(slots=True)
+class _OpenRun:
+    info: RunInfo
+    last_seen: float
+    spans: int = 0
+    root_seen: bool = False
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+class RunTracker:
+    """Tracks open runs; thread-safe. ``end_run(run_id)`` runs on the sweeper thread."""
+
+    def __init__(
+        self,
+        store: RunStore,
+        end_run: Callable[[str], object],
+        *,
+        idle_timeout_s: float = 30.0,
+        root_grace_s: float = 2.0,
+        sweep_every_s: float = 0.25,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self._store = store
+        self._end_run = end_run
+        self.idle_timeout_s = idle_timeout_s
+        self.root_grace_s = root_grace_s
+        self._sweep_every_s = sweep_every_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._open: dict[str, _OpenRun] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sweep_loop, name="driftwatch-runs",
+                                        daemon=True)
+        self.ended = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    @property
+    def open_runs(self) -> int:
+        with self._lock:
+            return len(self._open)
+
+    def observe(self, records: Sequence[SpanRecord]) -> None:
+        """Note committed spans: new runs get a ``running`` row (one statement each)."""
+        now = time.monotonic()
+        created: list[RunInfo] = []
+        with self._lock:
+            for record in records:
+                run = self._open.get(record.run_id)
+                if run is None:
+                    run = _OpenRun(info=_new_run(record), last_seen=now)
+                    self._open[record.run_id] = run
+                    created.append(run.info)
+                run.last_seen = now
+                run.spans += 1
+                if record.turn is not None and record.turn > run.info.turns:
+                    run.info = replace(run.info, turns=record.turn)
+                if record.model and run.info.model is None:
+                    run.info = replace(run.info, model=record.model)
+                if record.parent_span_id is None:
+                    run.root_seen = True
+                    if record.status_code == "ERROR":
+                        run.info = replace(run.info, status=RunStatus.ERRORED,
+                                           error=record.status_message or "root span error")
+        for info in created:
+            self._upsert(info)
+
+    def sweep(self, now: float | None = None) -> list[str]:
+        """End the runs that are due; returns their ids."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            due = [
+                run_id
+                for run_id, run in self._open.items()
+                if now - run.last_seen >= (self.root_grace_s if run.root_seen
+                                           else self.idle_timeout_s)
+            ]
+            ending = [(run_id, self._open.pop(run_id)) for run_id in due]
+        for run_id, run in ending:
+            self._finish(run_id, run)
+        return due
+
+    def close(self) -> None:
+        """Stop the sweeper and end every open run (their monitors' ``end_run``)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        with self._lock:
+            ending = list(self._open.items())
+            self._open.clear()
+        for run_id, run in ending:
+            self._finish(run_id, run)
+
+    def _finish(self, run_id: str, run: _OpenRun) -> None:
+        try:
+            self._end_run(run_id)
+        except Exception:
+            log.exception("end_run failed", run_id=run_id)
+        status = RunStatus.ERRORED if run.info.status is RunStatus.ERRORED else (
+            RunStatus.COMPLETED)
+        attributes = {**run.info.attributes, "spans": run.spans}
+        self._upsert(replace(run.info, status=status, ended_at=self._clock.now(),
+                             attributes=attributes))
+        self.ended += 1
+
+    def _upsert(self, info: RunInfo) -> None:
+        try:
+            self._store.upsert_run(info)
+        except Exception:
+            log.exception("runs row not written", run_id=info.run_id)
+
+    def _sweep_loop(self) -> None:
+        while not self._stop.wait(self._sweep_every_s):
+            try:
+                self.sweep()
+            except Exception:
+                log.exception("run sweep failed")
+
+
+def _new_run(record: SpanRecord) -> RunInfo:
+    attributes = record.attributes
+    seed = attributes.get(sc.DW_SEED)
+    service = record.resource.get("service.name")
+    return RunInfo(
+        run_id=record.run_id,
+        trace_id=record.trace_id,
+        scenario_id=_text(attributes.get(sc.DW_SCENARIO_ID)),
+        variant=_text(attributes.get(sc.DW_SCENARIO_VARIANT)),
+        model=record.model,
+        seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
+        status=RunStatus.RUNNING,
+        started_at=ns_to_datetime(record.start_time_ns),
+        batch_id=_text(attributes.get(sc.DW_BATCH_ID)),
+        turns=record.turn or 0,
+        attributes={"source": "otlp", **({"service": service} if service else {})},
+    )
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None

@@ -1,0 +1,126 @@
+"""The collector's parts, wired: store, ingest writer, run tracker, monitor engine, sinks,
+metrics and the ASGI app. :class:`Collector` has no network code (see
+:mod:`driftwatch.collector.server`), so tests drive the app in-process.
+
+Span path: HTTP handler → decode → :class:`IngestQueue` (group commit to the store) →
+acknowledgement; after the commit, the run tracker and the monitor engine get the same
+records: the same ``MonitorEngine`` and ``default_monitors`` as in-process runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from driftwatch.alert import AlertConfig, build_sinks
+from driftwatch.collector.app import CollectorApp, CollectorLimits
+from driftwatch.collector.ingest import IngestQueue
+from driftwatch.collector.metrics import CollectorMetrics
+from driftwatch.collector.runs import RunTracker
+from driftwatch.collector.stream import FindingBroadcast
+from driftwatch.core.clock import SYSTEM_CLOCK, Clock
+from driftwatch.core.ids import DEFAULT_IDS, IdSource
+from driftwatch.core.protocols import FindingSink
+from driftwatch.core.records import SpanRecord
+from driftwatch.monitor import MonitorEngine, builtin_pack_paths, default_monitors, resolve_packs
+from driftwatch.monitor.base import Monitor
+from driftwatch.store import Store, safe_query
+
+__all__ = ["Collector", "CollectorConfig"]
+
+
+@dataclass(frozen=True, slots=True)
+class CollectorConfig:
+    """Everything ``driftwatch serve`` takes. ``packs`` empty means every built-in
+    rule pack. A run ends after ``idle_timeout_s`` without spans, or ``root_grace_s``
+    after its root span arrived."""
+
+    db: Path
+    host: str = "127.0.0.1"
+    port: int = 4318
+    token: str | None = None
+    packs: tuple[str, ...] = ()
+    alerts: AlertConfig = field(default_factory=lambda: AlertConfig(console=True))
+    idle_timeout_s: float = 30.0
+    root_grace_s: float = 2.0
+    max_queue_spans: int = 65_536
+    limits: CollectorLimits = field(default_factory=CollectorLimits)
+
+
+class Collector:
+    """Owns the store (the one writer of the DuckDB file) and everything that writes to
+    it. ``monitors`` and ``sinks`` replace the defaults (tests, benchmarks); the stream
+    broadcast and the Prometheus counters are always there. :meth:`close` commits what
+    was accepted, ends open runs, then closes monitors, sinks and the store."""
+
+    def __init__(
+        self,
+        config: CollectorConfig,
+        *,
+        monitors: Sequence[Monitor] | None = None,
+        extra_sinks: Sequence[FindingSink] = (),
+        ids: IdSource = DEFAULT_IDS,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self.config = config
+        if monitors is None:
+            names: list[str | Path] = list(config.packs) or list(builtin_pack_paths())
+            monitors = default_monitors(resolve_packs(names))
+        self.store = Store(config.db)
+        try:
+            self.metrics = CollectorMetrics()
+            self.broadcast = FindingBroadcast(config.limits.stream_max_lines)
+            sinks = [
+                *build_sinks(config.alerts, store=self.store, registry=self.metrics.registry,
+                             clock=clock),
+                *extra_sinks,
+                self.broadcast,
+            ]
+            self.engine = MonitorEngine(monitors, store=self.store, sinks=sinks, ids=ids,
+                                        clock=clock, close_components=True)
+            self.runs = RunTracker(self.store, self._end_run,
+                                   idle_timeout_s=config.idle_timeout_s,
+                                   root_grace_s=config.root_grace_s, clock=clock)
+            self.ingest = IngestQueue(self.store, on_committed=self._committed,
+                                      observe_commit=self.metrics.observe_commit,
+                                      max_pending=config.max_queue_spans)
+        except BaseException:
+            self.store.close()
+            raise
+        self.metrics.bind(lambda: self.ingest.pending, lambda: self.runs.open_runs,
+                          lambda: self.engine.records_seen, lambda: self.broadcast.subscribers)
+        self.app = CollectorApp(self.ingest, metrics=self.metrics, broadcast=self.broadcast,
+                                query=self._query, token=config.token, limits=config.limits)
+        self.runs.start()
+        self._closed = False
+
+    def _committed(self, records: list[SpanRecord]) -> None:
+        self.runs.observe(records)
+        self.engine.submit_many(records)
+
+    def _end_run(self, run_id: str) -> object:
+        return self.engine.end_run(run_id, timeout_s=60.0)
+
+    def _query(self, sql: str, timeout_s: float, max_rows: int) -> tuple[list[str], list[Any],
+                                                                         bool]:
+        result = safe_query(self.store, sql, timeout_s=timeout_s, max_rows=max_rows)
+        return list(result.columns), list(result.rows), bool(result.truncated)
+
+    def flush(self, timeout_s: float = 30.0) -> bool:
+        """Wait until the monitors have seen every committed span (tests)."""
+        return self.engine.flush(timeout_s)
+
+    def close(self) -> None:
+        """Stop in pipeline order; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self.app.stopping = True
+        try:
+            self.ingest.close()
+            self.runs.close()
+            self.engine.close()
+        finally:
+            self.store.close()

@@ -1,0 +1,69 @@
+"""Running ``driftwatch serve`` as a real process for the end-to-end tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from driftwatch.collector.info import info_path
+
+
+class ServeProcess:
+    """``driftwatch serve --port 0`` on ``db``; ``url`` once it listens."""
+
+    def __init__(self, db: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        self.db = db
+        command = [sys.executable, "-m", "driftwatch", "serve", "--port", "0", "--db", str(db),
+                   "--quiet", *args]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True,
+                                        env={**os.environ, **(env or {})})
+        self.url = self._wait_ready()
+
+    def _wait_ready(self, timeout_s: float = 60.0) -> str:
+        deadline = time.monotonic() + timeout_s
+        path = info_path(self.db)
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"serve exited: {self.process.communicate()[1]}")
+            try:
+                info = json.loads(path.read_text())
+            except (OSError, ValueError):
+                info = {}
+            if info.get("pid") == self.process.pid:
+                return str(info["url"])
+            time.sleep(0.05)
+        self.kill()
+        raise RuntimeError("serve did not start in time")
+
+    def metrics(self, token: str | None = None) -> str:
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        return httpx.get(f"{self.url}/metrics", headers=headers, timeout=10).text
+
+    def stop(self, timeout_s: float = 60.0) -> tuple[str, str]:
+        """SIGINT, as Ctrl-C would; returns stdout and stderr."""
+        self.process.send_signal(signal.SIGINT)
+        out, err = self.process.communicate(timeout=timeout_s)
+        return out, err
+
+    def kill(self) -> None:
+        self.process.kill()  # SIGKILL: no cleanup at all
+        self.process.communicate(timeout=30)
+
+
+def wait_for(predicate: Any, timeout_s: float = 20.0, every_s: float = 0.02) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every_s)
+    return predicate()
