@@ -1,0 +1,93 @@
+"""Markdown summaries for CI logs and pull-request comments.
+
+GitHub renders inline HTML in comments, and cells come from scenario, model and rule
+names that users (and, through findings, models) control, so every cell goes through
+:func:`cell`: pipes, angle brackets, backticks and line breaks cannot break the table or
+inject markup.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from driftwatch.report.compare import BatchComparison, ComparisonRow, GroupSide
+
+__all__ = ["cell", "comparison_markdown"]
+
+_ESCAPES = str.maketrans({
+    "|": "\\|", "<": "&lt;", ">": "&gt;", "&": "&amp;", "`": "\\`", "*": "\\*", "_": "\\_",
+    "[": "\\[", "]": "\\]", "\n": " ", "\r": " ",
+})
+
+
+def cell(value: object, *, limit: int = 120) -> str:
+    """``value`` as one safe Markdown table cell, cut to ``limit`` characters."""
+    text = str(value)
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text.translate(_ESCAPES)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def _percent(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.0f}%"
+
+
+def _turn(value: float | None) -> str:
+    return "–" if value is None else f"{value:g}"
+
+
+def _p(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3g}"
+
+
+def _side(side: GroupSide) -> str:
+    if side.runs == 0:
+        return "no runs"
+    return f"{side.violating}/{side.runs} ({_percent(side.violation_rate)})"
+
+
+def _group_name(row: ComparisonRow) -> list[str]:
+    if row.is_pooled:
+        return ["**all groups**", "", ""]
+    return [cell(row.scenario_id), cell(row.model), cell(row.variant)]
+
+
+def comparison_markdown(comparison: BatchComparison, *, heading_level: int = 2) -> str:
+    """The verdict line and one row per group: runs violating, median turns to the
+    first violation, the deciding test's one-sided p-value and the verdict."""
+    hashes = "#" * heading_level
+    status = "REGRESSED" if comparison.regressed else "no regression"
+    lines = [
+        f"{hashes} `{cell(comparison.batch_id)}` vs baseline `{cell(comparison.baseline_id)}`:"
+        f" {status}",
+        "",
+        f"Each row is tested at α = {comparison.alpha:g} / {max(1, comparison.family_size)}"
+        f" = {comparison.level:.3g} (Bonferroni over {comparison.family_size} rows with at "
+        "least 5 runs per side); a row is worse when the one-sided log-rank or Fisher test "
+        "rejects at half that level.",
+        "",
+    ]
+    rows = []
+    for row in comparison.rows:
+        verdict = f"**{row.label}**" if row.verdict in ("worse", "better") else row.label
+        rows.append([
+            *_group_name(row),
+            _side(row.baseline), _side(row.candidate),
+            _turn(row.baseline.median_first_violation),
+            _turn(row.candidate.median_first_violation),
+            row.test, _p(row.p_value), verdict,
+        ])
+    lines += _table(
+        ["scenario", "model", "variant", "baseline violating", "batch violating",
+         "baseline median 1st violation", "batch median 1st violation", "test",
+         "p (one-sided)", "verdict"],
+        rows,
+    )
+    return "\n".join(lines) + "\n"
