@@ -131,5 +131,39 @@ def stats(
                   fmt=fmt, at=at)
 
 
+@app.command()
+@handle_errors
+def report(
+    batch_id: Annotated[str, typer.Argument(help="The batch to report on.")],
+    baseline: Annotated[
+        str | None, typer.Option("--baseline", help="Compare with this batch (better/worse).")
+    ] = None,
+    out: Annotated[
+        str | None, typer.Option("--out", "-o", help="HTML file (default: report-BATCH_ID.html).")
+    ] = None,
+    markdown: Annotated[
+        str | None, typer.Option("--markdown", help="Also write a Markdown summary ('-': stdout).")
+    ] = None,
+    db: DbOption = None,
+    alpha: Annotated[
+        float, typer.Option("--alpha", help="Significance level of the baseline comparison.")
+    ] = 0.05,
+    max_runs: Annotated[
+        int, typer.Option("--max-runs", help="Runs listed turn by turn per scenario × model.")
+    ] = 5,
+) -> None:
+    """Write a self-contained HTML report of a batch (works offline), and optionally a
+    Markdown summary for CI logs and pull requests.
+
+    Example: driftwatch report batch-1a2b --baseline batch-0f9e --markdown -
+    """
+    from driftwatch.cli.report import report_command
+
+    raise typer.Exit(
+        report_command(batch_id=batch_id, baseline=baseline, out=out, markdown=markdown,
+                       db=db, alpha=alpha, max_runs=max_runs)
+    )
+
+
 def main() -> None:
     app()

@@ -11,9 +11,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from driftwatch.report.batch import BatchReport
     from driftwatch.report.compare import BatchComparison, ComparisonRow, GroupSide
 
-__all__ = ["cell", "comparison_markdown"]
+__all__ = ["batch_markdown", "cell", "comparison_markdown"]
 
 _ESCAPES = str.maketrans({
     "|": "\\|", "<": "&lt;", ">": "&gt;", "&": "&amp;", "`": "\\`", "*": "\\*", "_": "\\_",
@@ -90,4 +91,54 @@ def comparison_markdown(comparison: BatchComparison, *, heading_level: int = 2) 
          "p (one-sided)", "verdict"],
         rows,
     )
+    return "\n".join(lines) + "\n"
+
+
+def batch_markdown(report: BatchReport) -> str:
+    """The whole report in Markdown: groups, pressure-vs-control effects, top rules and,
+    when there is a baseline, the comparison."""
+    lines = [f"# driftwatch report: batch `{cell(report.batch_id)}`", ""]
+    lines.append(
+        f"{report.total_runs} finished runs in {len(report.groups)} groups, "
+        f"{report.violating_runs} with at least one violation."
+    )
+    lines.append("")
+    lines.append("## Groups")
+    lines.append("")
+    lines += _table(
+        ["scenario", "model", "variant", "runs", "violating [95% CI]",
+         "median turns to 1st violation [CI]"],
+        [
+            [cell(g.scenario_id), cell(g.model), cell(g.variant), str(g.runs),
+             f"{_percent(g.violating_share)} [{_percent(g.violating_low)}, "
+             f"{_percent(g.violating_high)}]",
+             f"{_turn(g.median)} [{_turn(g.median_low)}, {_turn(g.median_high)}]"]
+            for g in report.groups
+        ],
+    )
+    if report.effects:
+        lines += ["", "## Pressure vs control", ""]
+        lines += _table(
+            ["scenario", "model", "comparison", "Δ violating [95% CI]",
+             "Δ RMST (turns) [95% CI]", "log-rank p"],
+            [
+                [cell(e.scenario_id), cell(e.model), f"{cell(e.variant)} vs {cell(e.control)}",
+                 f"{100 * e.rate_difference:+.0f} pts [{100 * e.rate_low:+.0f}, "
+                 f"{100 * e.rate_high:+.0f}]",
+                 "–" if e.rmst_difference is None else
+                 f"{e.rmst_difference:+.1f} [{e.rmst_low:+.1f}, {e.rmst_high:+.1f}]",
+                 _p(e.logrank_p)]
+                for e in report.effects
+            ],
+        )
+    if report.top_rules:
+        lines += ["", "## Top rules", ""]
+        lines += _table(
+            ["scenario", "model", "rule", "kind", "severity", "findings", "runs"],
+            [[cell(r.scenario_id), cell(r.model), cell(r.rule_id), cell(r.kind),
+              cell(r.severity), str(r.findings), str(r.runs)]
+             for r in report.top_rules],
+        )
+    if report.comparison is not None:
+        lines += ["", comparison_markdown(report.comparison, heading_level=2).rstrip("\n")]
     return "\n".join(lines) + "\n"
