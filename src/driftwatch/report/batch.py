@@ -32,7 +32,13 @@ from driftwatch.report.evidence import (
     load_rule_summaries,
     load_run_details,
 )
-from driftwatch.report.summary import Effect, GroupStats, build_report, load_run_facts
+from driftwatch.report.summary import (
+    Effect,
+    GroupStats,
+    RunFacts,
+    build_report,
+    load_run_facts,
+)
 from driftwatch.stats import restricted_mean_difference, wilson_interval
 
 __all__ = ["BatchReport", "EffectRow", "GroupRow", "Section", "build_batch_report"]
@@ -190,7 +196,7 @@ def _batch_row(store: QueryableStore, batch_id: str) -> dict[str, Any]:
     return dict(zip(result.columns, result.rows[0], strict=True))
 
 
-def _runs_to_show(groups: Sequence[GroupStats], limit: int) -> list[Any]:
+def _runs_to_show(groups: Sequence[GroupStats], limit: int) -> list[RunFacts]:
     """The runs whose turns the page lists: the earliest violations first, then clean
     runs, so a reader sees what went wrong and one clean run to compare with."""
     runs = [run for group in groups for run in group.runs]

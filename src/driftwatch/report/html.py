@@ -15,27 +15,12 @@ from typing import TYPE_CHECKING
 from driftwatch import __version__
 from driftwatch.report.charts import PALETTE
 from driftwatch.report.compare import verdict_label
+from driftwatch.report.numbers import p_value, percent, signed, turn
 
 if TYPE_CHECKING:
     from driftwatch.report.batch import BatchReport
 
 __all__ = ["render_html"]
-
-
-def _percent(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.0f}%"
-
-
-def _turn(value: float | None) -> str:
-    return "–" if value is None else f"{value:g}"
-
-
-def _p(value: float | None) -> str:
-    return "–" if value is None else f"{value:.3g}"
-
-
-def _signed(value: float | None, scale: float = 1.0, digits: int = 1) -> str:
-    return "–" if value is None else f"{scale * value:+.{digits}f}"
 
 
 def render_html(report: BatchReport, *, generated_at: datetime | None = None) -> str:
@@ -49,7 +34,7 @@ def render_html(report: BatchReport, *, generated_at: datetime | None = None) ->
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    environment.filters.update(percent=_percent, turn=_turn, p=_p, signed=_signed,
+    environment.filters.update(percent=percent, turn=turn, p=p_value, signed=signed,
                                verdict=verdict_label)
     template = environment.get_template("report.html.j2")
     return template.render(

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from driftwatch.report.numbers import MISSING, p_value, percent, signed, turn
+
 if TYPE_CHECKING:
     from driftwatch.report.batch import BatchReport
     from driftwatch.report.compare import BatchComparison, ComparisonRow, GroupSide
@@ -36,22 +38,10 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines
 
 
-def _percent(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.0f}%"
-
-
-def _turn(value: float | None) -> str:
-    return "–" if value is None else f"{value:g}"
-
-
-def _p(value: float | None) -> str:
-    return "–" if value is None else f"{value:.3g}"
-
-
 def _side(side: GroupSide) -> str:
     if side.runs == 0:
         return "no runs"
-    return f"{side.violating}/{side.runs} ({_percent(side.violation_rate)})"
+    return f"{side.violating}/{side.runs} ({percent(side.violation_rate)})"
 
 
 def _group_name(row: ComparisonRow) -> list[str]:
@@ -81,9 +71,9 @@ def comparison_markdown(comparison: BatchComparison, *, heading_level: int = 2) 
         rows.append([
             *_group_name(row),
             _side(row.baseline), _side(row.candidate),
-            _turn(row.baseline.median_first_violation),
-            _turn(row.candidate.median_first_violation),
-            row.test, _p(row.p_value), verdict,
+            turn(row.baseline.median_first_violation),
+            turn(row.candidate.median_first_violation),
+            row.test, p_value(row.p_value), verdict,
         ])
     lines += _table(
         ["scenario", "model", "variant", "baseline violating", "batch violating",
@@ -110,9 +100,9 @@ def batch_markdown(report: BatchReport) -> str:
          "median turns to 1st violation [CI]"],
         [
             [cell(g.scenario_id), cell(g.model), cell(g.variant), str(g.runs),
-             f"{_percent(g.violating_share)} [{_percent(g.violating_low)}, "
-             f"{_percent(g.violating_high)}]",
-             f"{_turn(g.median)} [{_turn(g.median_low)}, {_turn(g.median_high)}]"]
+             f"{percent(g.violating_share)} [{percent(g.violating_low)}, "
+             f"{percent(g.violating_high)}]",
+             f"{turn(g.median)} [{turn(g.median_low)}, {turn(g.median_high)}]"]
             for g in report.groups
         ],
     )
@@ -123,11 +113,11 @@ def batch_markdown(report: BatchReport) -> str:
              "Δ RMST (turns) [95% CI]", "log-rank p"],
             [
                 [cell(e.scenario_id), cell(e.model), f"{cell(e.variant)} vs {cell(e.control)}",
-                 f"{100 * e.rate_difference:+.0f} pts [{100 * e.rate_low:+.0f}, "
-                 f"{100 * e.rate_high:+.0f}]",
-                 "–" if e.rmst_difference is None else
-                 f"{e.rmst_difference:+.1f} [{e.rmst_low:+.1f}, {e.rmst_high:+.1f}]",
-                 _p(e.logrank_p)]
+                 f"{signed(e.rate_difference, 100, 0)} pts [{signed(e.rate_low, 100, 0)}, "
+                 f"{signed(e.rate_high, 100, 0)}]",
+                 MISSING if e.rmst_difference is None else
+                 f"{signed(e.rmst_difference)} [{signed(e.rmst_low)}, {signed(e.rmst_high)}]",
+                 p_value(e.logrank_p)]
                 for e in report.effects
             ],
         )
