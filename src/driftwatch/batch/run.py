@@ -1,7 +1,9 @@
 """One run, end to end: scenario → agent loop → spans → store, monitors → findings → sinks.
 
-This is the library call behind ``driftwatch run``; the batch executors (a later stage)
-call it once per cell of their matrix.
+:func:`run_scenario` is the library call behind ``driftwatch run``: it writes to a local
+:class:`~driftwatch.store.Store`. :func:`execute_run` is the same run aimed at any
+:class:`RunTarget`; the batch workers aim it at an in-memory collector and ship what it
+collected to the batch's single writer (they never open the database file).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from driftwatch.core import (
     DEFAULT_IDS,
@@ -24,6 +26,10 @@ from driftwatch.core import (
 )
 from driftwatch.core.errors import UsageError
 from driftwatch.scenario import Scenario, load_scenario
+
+if TYPE_CHECKING:
+    from driftwatch.monitor import RulePack
+    from driftwatch.monitor.delivery import FindingStore
 
 
 @dataclass
@@ -48,6 +54,35 @@ class RunSummary:
     @property
     def violations(self) -> list[Finding]:
         return [f for f in self.findings if f.kind.value == "violation"]
+
+
+class RunTarget(Protocol):
+    """Where one run's records go. ``consumers`` receive every span (as the tracing
+    pipeline's ``RecordConsumer``s); the monitor engine writes findings to
+    ``finding_store`` when it is not None; ``record_run`` is called with the run row when
+    it starts and when it ends (from the calling thread)."""
+
+    @property
+    def consumers(self) -> Sequence[Any]: ...
+
+    @property
+    def finding_store(self) -> FindingStore | None: ...
+
+    def record_run(self, info: RunInfo) -> None: ...
+
+
+class _StoreTarget:
+    """A local store: spans through a :class:`StoreWriter`, findings and runs directly."""
+
+    def __init__(self, store: Any, extra: Sequence[object]) -> None:
+        from driftwatch.tracing import StoreWriter
+
+        self._store = store
+        self.consumers: Sequence[Any] = [StoreWriter(store), *extra]
+        self.finding_store: FindingStore | None = store
+
+    def record_run(self, info: RunInfo) -> None:
+        self._store.upsert_run(info)
 
 
 def run_scenario(
@@ -75,18 +110,54 @@ def run_scenario(
     Raises :class:`UsageError` for a bad variant or turn count; a model that keeps failing
     ends the run with status ``errored`` instead of raising.
     """
-    from driftwatch.agent import run_agent
-    from driftwatch.model import ModelClient
-    from driftwatch.monitor import (
-        MonitorEngine,
-        create_monitor,
-        default_monitors,
-        resolve_packs,
-    )
     from driftwatch.store import Store
-    from driftwatch.tracing import StoreWriter, setup_tracing
 
     spec = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    store = Store(db_path)
+    try:
+        return execute_run(
+            spec, _StoreTarget(store, consumers), model=model, seed=seed, variant=variant,
+            turns=turns, sinks=sinks, packs=packs, batch_id=batch_id,
+            capture_content=capture_content, ids=ids, clock=clock, on_turn=on_turn,
+            model_options=model_options, otlp=otlp, where=str(db_path),
+        )
+    finally:
+        store.close()
+
+
+def execute_run(
+    spec: Scenario,
+    target: RunTarget,
+    *,
+    model: str,
+    seed: int = 0,
+    variant: str | None = None,
+    turns: int | None = None,
+    sinks: Sequence[FindingSink] = (),
+    packs: Sequence[str] | None = None,
+    batch_id: str | None = None,
+    run_id: str | None = None,
+    capture_content: bool = True,
+    ids: IdSource = DEFAULT_IDS,
+    clock: Clock = SYSTEM_CLOCK,
+    on_turn: Callable[[int], None] | None = None,
+    model_options: dict[str, object] | None = None,
+    otlp: bool | None = None,
+    resolve: Callable[[Sequence[str]], Sequence[RulePack]] | None = None,
+    where: str = "",
+) -> RunSummary:
+    """Run ``spec`` once, sending its records to ``target``; see :func:`run_scenario`.
+
+    ``run_id`` defaults to a new id (batches pass one derived from their cell);
+    ``resolve`` turns pack names into packs (batch workers pass a cached resolver).
+    An exception from the agent loop (or from ``on_turn``) marks the run ``failed``
+    through ``target.record_run`` and is re-raised.
+    """
+    from driftwatch.agent import run_agent
+    from driftwatch.model import ModelClient
+    from driftwatch.monitor import MonitorEngine, create_monitor, default_monitors, resolve_packs
+    from driftwatch.tracing import setup_tracing
+
     variant_name = variant or spec.default_variant
     if variant_name not in spec.variants:
         known = ", ".join(sorted(spec.variants))
@@ -94,23 +165,23 @@ def run_scenario(
     if turns is not None and turns < 1:
         raise UsageError("--turns must be at least 1")
     pack_names = list(packs) if packs is not None else list(spec.rule_packs)
-    monitors: list[Any] = default_monitors(resolve_packs(pack_names) if pack_names else ())
+    resolver = resolve or resolve_packs
+    monitors: list[Any] = default_monitors(resolver(pack_names) if pack_names else ())
     monitors += [create_monitor(ref.name, **ref.args) for ref in spec.monitors]
     client = ModelClient(model, seed=seed, **(model_options or {}))  # type: ignore[arg-type]
 
     started = time.perf_counter()
-    store = Store(db_path)
     try:
-        engine = MonitorEngine(monitors, store=store, sinks=sinks, ids=ids, clock=clock)
-        writer = StoreWriter(store)
-        provider = setup_tracing([writer, engine, *consumers], otlp=otlp)  # type: ignore[list-item]
-        run_id = ids.run_id()
+        engine = MonitorEngine(monitors, store=target.finding_store, sinks=sinks, ids=ids,
+                               clock=clock)
+        provider = setup_tracing([*target.consumers, engine], otlp=otlp)
+        run_id = run_id or ids.run_id()
         info = RunInfo(
             run_id=run_id, trace_id=None, scenario_id=spec.id, variant=variant_name,
             model=model, seed=seed, status=RunStatus.RUNNING, started_at=clock.now(),
             batch_id=batch_id,
         )
-        store.upsert_run(info)
+        target.record_run(info)
         try:
             result = run_agent(
                 spec, model=client, tracer=provider.get_tracer("driftwatch"), run_id=run_id,
@@ -119,7 +190,7 @@ def run_scenario(
             )
         except BaseException as exc:
             provider.force_flush()
-            store.upsert_run(replace(info, status=RunStatus.FAILED, ended_at=clock.now(),
+            target.record_run(replace(info, status=RunStatus.FAILED, ended_at=clock.now(),
                                       error=f"{type(exc).__name__}: {exc}"))
             provider.shutdown()
             raise
@@ -127,7 +198,7 @@ def run_scenario(
         engine.end_run(run_id, result.final_state)
         findings = engine.findings(run_id)
         status = RunStatus.ERRORED if result.error else RunStatus.COMPLETED
-        store.upsert_run(
+        target.record_run(
             replace(info, trace_id=result.trace_id, status=status, turns=result.turns,
                      ended_at=clock.now(), error=result.error,
                      attributes={"stopped_by": result.stopped_by,
@@ -140,14 +211,11 @@ def run_scenario(
             close = getattr(monitor, "close", None)
             if callable(close):
                 close()
-        store.close()
     return RunSummary(
         run_id=run_id, trace_id=result.trace_id, scenario_id=spec.id, variant=variant_name,
         model=model, seed=seed, status=status, turns=result.turns,
         tool_calls=result.tool_calls, model_calls=result.model_calls,
         stopped_by=result.stopped_by, error=result.error, findings=findings,
-        db_path=str(db_path), wall_time_s=time.perf_counter() - started,
+        db_path=where, wall_time_s=time.perf_counter() - started,
         final_state=result.final_state,
     )
-
-

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from driftwatch import __version__
+from driftwatch.cli.batch import ExecutorName, FailOn
 from driftwatch.cli.common import DbOption, FormatOption, OutputFormat, handle_errors, render_rows
 from driftwatch.cli.scenarios import scenarios_app
 
@@ -218,6 +219,112 @@ def stats(
 
     stats_command(db=db, scenario=scenario, model=model, variant=variant, batch=batch,
                   fmt=fmt, at=at)
+
+
+@app.command()
+@handle_errors
+def batch(
+    config: Annotated[
+        str | None,
+        typer.Argument(help="Batch config YAML (default: the built-in nightly suite)."),
+    ] = None,
+    db: DbOption = None,
+    resume: Annotated[
+        str | None,
+        typer.Option("--resume", help="Finish this batch: run only its unfinished cells."),
+    ] = None,
+    executor: Annotated[
+        ExecutorName, typer.Option("--executor", "-e", help="Where runs execute.")
+    ] = ExecutorName.local,
+    ray_address: Annotated[
+        str | None, typer.Option("--ray-address", help="Ray cluster to join (with -e ray).")
+    ] = None,
+    concurrency: Annotated[
+        int | None, typer.Option("--concurrency", "-c", help="Runs in flight at once.")
+    ] = None,
+    processes: Annotated[
+        int | None,
+        typer.Option("--processes", help="Worker processes (0: threads in this process)."),
+    ] = None,
+    baseline: Annotated[
+        str | None, typer.Option("--baseline", help="Compare with this batch afterwards.")
+    ] = None,
+    fail_on: Annotated[
+        FailOn,
+        typer.Option("--fail-on", help="Exit 1 when the comparison finds a regression."),
+    ] = FailOn.never,
+    batch_id: Annotated[
+        str | None, typer.Option("--batch-id", help="Id for the new batch (default: random).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+) -> None:
+    """Run a matrix of scenarios × variants × models × seeds into the store.
+
+    Example: driftwatch batch nightly.yaml --baseline batch-1a2b3c --fail-on regression
+    """
+    from driftwatch.cli.batch import batch_command
+
+    raise typer.Exit(
+        batch_command(
+            config_path=config, db=db, resume=resume, executor=executor,
+            ray_address=ray_address, concurrency=concurrency, processes=processes,
+            baseline=baseline, fail_on=fail_on, batch_id=batch_id, quiet=quiet,
+        )
+    )
+
+
+@app.command()
+@handle_errors
+def export(
+    parquet: Annotated[
+        str, typer.Option("--parquet", help="Directory for hive-partitioned Parquet.")
+    ],
+    db: DbOption = None,
+    batch_id: Annotated[
+        str | None, typer.Option("--batch", help="Export only this batch.")
+    ] = None,
+) -> None:
+    """Export runs, spans, findings and alerts as Parquet partitioned by day and batch.
+
+    Example: driftwatch export --parquet history/
+    """
+    from driftwatch.cli.batch import export_command
+
+    raise typer.Exit(export_command(out_dir=parquet, db=db, batch=batch_id))
+
+
+@app.command()
+@handle_errors
+def report(
+    batch_id: Annotated[str, typer.Argument(help="The batch to report on.")],
+    baseline: Annotated[
+        str | None, typer.Option("--baseline", help="Compare with this batch (better/worse).")
+    ] = None,
+    out: Annotated[
+        str | None, typer.Option("--out", "-o", help="HTML file (default: report-BATCH_ID.html).")
+    ] = None,
+    markdown: Annotated[
+        str | None, typer.Option("--markdown", help="Also write a Markdown summary ('-': stdout).")
+    ] = None,
+    db: DbOption = None,
+    alpha: Annotated[
+        float, typer.Option("--alpha", help="Significance level of the baseline comparison.")
+    ] = 0.05,
+    max_runs: Annotated[
+        int, typer.Option("--max-runs", help="Runs listed turn by turn per scenario × model.")
+    ] = 5,
+) -> None:
+    """Write a self-contained HTML report of a batch (works offline), and optionally a
+    Markdown summary for CI logs and pull requests.
+
+    Example: driftwatch report batch-1a2b --baseline batch-0f9e --markdown -
+    """
+    from driftwatch.cli.report import report_command
+
+    raise typer.Exit(
+        report_command(batch_id=batch_id, baseline=baseline, out=out, markdown=markdown,
+                       db=db, alpha=alpha, max_runs=max_runs)
+    )
 
 
 def main() -> None:

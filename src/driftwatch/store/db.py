@@ -128,6 +128,13 @@ def _first_of_each_span(table: pa.Table) -> pa.Table:
     return table.filter(pa.array(keep, type=pa.bool_()))
 
 
+def log_rollback_failure(path: str | Path, error: BaseException) -> None:
+    """A failed ROLLBACK is logged, not raised: the original error is the one to see."""
+    from driftwatch.core.logging import get_logger
+
+    get_logger(__name__).error("rollback failed", path=str(path), error=first_line(error))
+
+
 _JSON_COLUMNS: Final = ("attributes", "resource", "events")
 _ARROW_JSON: Final = pa.json_(pa.string())
 
@@ -277,6 +284,35 @@ class Store:
         """Insert the alert delivery record or update it by ``alert_id``."""
         self._execute(_UPSERT_ALERT, [alert_id, finding_id, sink, status, attempts, sent_at, error])
 
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Run one trusted write statement (driftwatch's own SQL, e.g. the batch ledger's);
+        never user SQL."""
+        self._execute(sql, params)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Writes made inside commit together or not at all: a batch cell's spans,
+        findings, run row and status, so a kill -9 leaves either all of them or none.
+        Holds the write lock throughout (other writers in this process wait)."""
+        with self._lock:
+            connection = self._require()
+            try:
+                connection.execute("BEGIN TRANSACTION")
+            except duckdb.Error as error:
+                raise StoreError(f"writing to {self.path}: {first_line(error)}") from None
+            try:
+                yield
+            except BaseException:
+                try:
+                    connection.execute("ROLLBACK")
+                except duckdb.Error as error:
+                    log_rollback_failure(self.path, error)
+                raise
+            try:
+                connection.execute("COMMIT")
+            except duckdb.Error as error:
+                raise StoreError(f"writing to {self.path}: {first_line(error)}") from None
+
     def checkpoint(self) -> None:
         """Fold the WAL into the database file now (cheap when there is nothing to do).
         The span writer calls it when ingest goes idle."""
@@ -301,6 +337,16 @@ class Store:
             try:
                 relation = cursor.sql(sql, params=params)
                 return result_from_arrow(relation.columns, relation.to_arrow_table())
+            except duckdb.Error as error:
+                raise StoreError(first_line(error)) from None
+
+    def arrow(
+        self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None
+    ) -> pa.Table:
+        """Like :meth:`query` but returns the Arrow table (e.g. for Parquet export)."""
+        with self._cursor() as cursor:
+            try:
+                return cursor.sql(sql, params=params).to_arrow_table()
             except duckdb.Error as error:
                 raise StoreError(first_line(error)) from None
 

@@ -239,10 +239,41 @@ WINDOW w AS (PARTITION BY scenario_id, model, variant ORDER BY turn
              ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW);
 """
 
+# One row per planned cell (scenario × variant × model × seed) of a batch: the ledger
+# ``driftwatch batch --resume`` reads to finish what is missing. ``run_id`` is derived
+# from (batch, cell), so a cell has one run whatever happens; a cell's run, spans,
+# findings and its final status are written in one transaction.
+_BATCH_CELLS = """
+CREATE TABLE batch_cells_t (
+    batch_id      VARCHAR NOT NULL,
+    cell_key      VARCHAR NOT NULL,
+    scenario_id   VARCHAR NOT NULL,
+    variant       VARCHAR NOT NULL,
+    model         VARCHAR NOT NULL,
+    seed          BIGINT NOT NULL,
+    turns         INTEGER,
+    run_id        VARCHAR NOT NULL,
+    status        VARCHAR NOT NULL,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    error         VARCHAR,
+    input_tokens  BIGINT,
+    output_tokens BIGINT,
+    cost_usd      DOUBLE,
+    wall_time_s   DOUBLE,
+    updated_at    TIMESTAMPTZ,
+    PRIMARY KEY (batch_id, cell_key)
+);
+CREATE OR REPLACE VIEW batch_cells AS
+SELECT batch_id, cell_key, scenario_id, variant, model, seed, turns, run_id, status,
+       attempts, error, input_tokens, output_tokens, cost_usd, wall_time_s, updated_at
+FROM batch_cells_t;
+"""
+
 MIGRATIONS: Final[tuple[tuple[str, str], ...]] = (
     ("0001_private_tables", _TABLES),
     ("0002_public_views", _VIEWS),
     ("0003_statistics_views", _STATS_VIEWS),
+    ("0004_batch_cells", _BATCH_CELLS),
 )
 
 # The public views and their columns, in order: the contract the tests pin down.
@@ -305,6 +336,24 @@ PUBLIC_VIEWS: Final[dict[str, tuple[str, ...]]] = {
     "findings": _FINDING_COLUMNS,
     "violations": _FINDING_COLUMNS,
     "alerts": ("alert_id", "finding_id", "sink", "status", "attempts", "sent_at", "error"),
+    "batch_cells": (
+        "batch_id",
+        "cell_key",
+        "scenario_id",
+        "variant",
+        "model",
+        "seed",
+        "turns",
+        "run_id",
+        "status",
+        "attempts",
+        "error",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+        "wall_time_s",
+        "updated_at",
+    ),
     "tool_calls": (
         "trace_id",
         "span_id",

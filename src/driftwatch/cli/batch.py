@@ -1,0 +1,178 @@
+"""``driftwatch batch`` and ``driftwatch export``: the library calls behind the commands."""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from driftwatch.core.errors import UsageError
+
+if TYPE_CHECKING:
+    from driftwatch.batch.config import BatchConfig
+    from driftwatch.batch.executors import Executor
+    from driftwatch.batch.runner import BatchOutcome, ProgressReporter
+    from driftwatch.store import Store
+
+EXIT_REGRESSION = 1  # distinct from usage errors (2)
+EXIT_INTERRUPTED = 130
+
+
+class ExecutorName(StrEnum):
+    local = "local"
+    ray = "ray"
+
+
+class FailOn(StrEnum):
+    regression = "regression"
+    never = "never"
+
+
+def batch_command(
+    *,
+    config_path: str | None,
+    db: str | None,
+    resume: str | None,
+    executor: ExecutorName,
+    ray_address: str | None,
+    concurrency: int | None,
+    processes: int | None,
+    baseline: str | None,
+    fail_on: FailOn,
+    batch_id: str | None,
+    quiet: bool,
+) -> int:
+    from driftwatch.batch.config import expand_cells, load_batch_config, nightly_config
+    from driftwatch.batch.runner import load_stored_batch, run_batch, start_batch
+    from driftwatch.core.settings import db_path
+    from driftwatch.store import Store
+
+    if resume and config_path:
+        raise UsageError("give either CONFIG or --resume BATCH_ID, not both")
+    if fail_on is FailOn.regression and not baseline:
+        raise UsageError("--fail-on regression needs --baseline BATCH_ID")
+    path = db_path(db)
+    with Store(path) as store:
+        if baseline:
+            _require_batch(store, baseline)
+        if resume:
+            config, scenarios = load_stored_batch(store, resume)
+            the_batch = resume
+        else:
+            config, scenarios = (load_batch_config(config_path) if config_path
+                                 else nightly_config())
+            source = str(Path(config_path).resolve()) if config_path else None
+            the_batch = start_batch(store, config, scenarios, expand_cells(config, scenarios),
+                                    source=source, batch_id=batch_id)
+        config = _with_overrides(config, concurrency, processes)
+        outcome = run_batch(store, the_batch, config, scenarios,
+                            _executor(executor, config, ray_address),
+                            progress=_progress(quiet))
+        _print_summary(store, outcome, path)
+        if outcome.status == "interrupted":
+            return EXIT_INTERRUPTED
+        if baseline:
+            return _gate(store, outcome.batch_id, baseline, fail_on)
+    return 0
+
+
+def _require_batch(store: Store, batch_id: str) -> None:
+    from driftwatch.core.errors import NotFoundError
+
+    if not store.query("SELECT 1 FROM batches WHERE batch_id = ?", [batch_id]).rows:
+        raise NotFoundError(f"no batch {batch_id!r} in {store.path} (--baseline)")
+
+
+def _with_overrides(config: BatchConfig, concurrency: int | None,
+                    processes: int | None) -> BatchConfig:
+    update: dict[str, int] = {}
+    if concurrency is not None:
+        if concurrency < 1:
+            raise UsageError("--concurrency must be at least 1")
+        update["concurrency"] = concurrency
+    if processes is not None:
+        if processes < 0:
+            raise UsageError("--processes must be 0 (threads) or more")
+        update["processes"] = processes
+    return config.model_copy(update=update) if update else config
+
+
+def _executor(name: ExecutorName, config: BatchConfig, ray_address: str | None) -> Executor:
+    from driftwatch.batch.executors import LocalExecutor, RayExecutor, default_processes
+
+    if name is ExecutorName.ray:
+        return RayExecutor(concurrency=config.concurrency, address=ray_address)
+    if ray_address:
+        raise UsageError("--ray-address needs --executor ray")
+    processes = config.processes
+    if processes is None:
+        processes = default_processes(config.concurrency, config.models)
+    return LocalExecutor(concurrency=config.concurrency, processes=processes)
+
+
+def _progress(quiet: bool) -> ProgressReporter:
+    from driftwatch.batch.progress import LogProgress, QuietProgress, RichProgress
+    from driftwatch.core.logging import configure_logging
+
+    if quiet:
+        return QuietProgress()
+    if sys.stderr.isatty() and not os.environ.get("DRIFTWATCH_LOG_FORMAT"):
+        return RichProgress()
+    configure_logging("info")
+    return LogProgress()
+
+
+def _print_summary(store: Store, outcome: BatchOutcome, path: Path) -> None:
+    tally = outcome.tally
+    out = typer.echo
+    out(f"batch {outcome.batch_id}: {outcome.status}"
+        + (f" ({outcome.stop_reason})" if outcome.stop_reason else ""))
+    out(f"runs: {tally.done}/{tally.total}  completed {tally.completed}  errored "
+        f"{tally.errored}  failed {tally.failed}  violations {tally.violations}")
+    rows = store.query(
+        "SELECT r.scenario_id, r.model, r.variant, count(*) AS runs, "
+        "count(o.first_violation_turn) AS violating "
+        "FROM runs r LEFT JOIN run_outcomes o USING (run_id) WHERE r.batch_id = ? "
+        "GROUP BY ALL ORDER BY ALL", [outcome.batch_id]).rows
+    width = max((len(f"{r[0]}/{r[2]}") for r in rows), default=0)
+    for scenario, model, variant, runs, violating in rows:
+        out(f"  {f'{scenario}/{variant}':<{width}}  {model:<22} {violating}/{runs} runs violated")
+    out(f"database: {path}")
+    out(f"report: driftwatch report {outcome.batch_id} --db {path}")
+    if outcome.status in ("interrupted", "budget_exhausted"):
+        out(f"resume: driftwatch batch --resume {outcome.batch_id} --db {path}")
+
+
+def _gate(store: Store, batch_id: str, baseline: str, fail_on: FailOn) -> int:
+    """Compare with the baseline; the Markdown summary is printed either way, and a
+    significant regression exits 1 when ``--fail-on regression``."""
+    from driftwatch.report.compare import compare_batches
+
+    comparison = compare_batches(store, batch_id, baseline)
+    typer.echo(comparison.to_markdown())
+    if comparison.regressed and fail_on is FailOn.regression:
+        typer.echo(f"regression: {batch_id} is significantly worse than {baseline}", err=True)
+        return EXIT_REGRESSION
+    return 0
+
+
+def export_command(*, out_dir: str, db: str | None, batch: str | None) -> int:
+    from driftwatch.core.errors import NotFoundError
+    from driftwatch.core.settings import db_path
+    from driftwatch.store import Store
+    from driftwatch.store.export import export_parquet
+
+    path = db_path(db)
+    if not path.exists():
+        raise NotFoundError(f"{path}: no such database (run a batch first, or pass --db)")
+    with Store(path, read_only=True) as store:
+        counts = export_parquet(store, out_dir, batch_id=batch)
+    for table, rows in counts.items():
+        typer.echo(f"{table}: {rows} rows")
+    typer.echo(f"parquet: {out_dir} (read with read_parquet('{out_dir}/spans/**/*.parquet', "
+               "hive_partitioning=true))")
+    return 0
