@@ -9,6 +9,7 @@ import typer
 
 from driftwatch import __version__
 from driftwatch.cli.common import DbOption, FormatOption, OutputFormat, handle_errors, render_rows
+from driftwatch.cli.imports import import_app
 from driftwatch.cli.scenarios import scenarios_app
 
 app = typer.Typer(
@@ -20,6 +21,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 app.add_typer(scenarios_app, name="scenarios")
+app.add_typer(import_app, name="import")
 
 
 def _version(value: bool) -> None:
@@ -129,6 +131,33 @@ def stats(
 
     stats_command(db=db, scenario=scenario, model=model, variant=variant, batch=batch,
                   fmt=fmt, at=at)
+
+
+@app.command()
+@handle_errors
+def evaluate(
+    label: Annotated[str, typer.Option("--label", help="Run attribute holding the label.")],
+    positive: Annotated[
+        str, typer.Option("--positive", help="Label value of the positive class.")
+    ] = "true",
+    batch: Annotated[str | None, typer.Option("--batch", help="Batch id.")] = None,
+    scenario: Annotated[str | None, typer.Option("--scenario", help="Scenario id.")] = None,
+    pack: Annotated[
+        list[str] | None,
+        typer.Option("--pack", "-p", help="Count only this rule pack's violations (repeatable)."),
+    ] = None,
+    db: DbOption = None,
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """How flagged runs (at least one violation) relate to a run label: confusion matrix,
+    precision, recall, F1, AUROC of the violation score, per-rule counts.
+
+    Example: driftwatch evaluate --label label.success --positive false
+    """
+    from driftwatch.cli.imports import evaluate_command
+
+    evaluate_command(db=db, label=label, positive=positive, batch=batch, scenario=scenario,
+                     packs=pack, fmt=fmt)
 
 
 def main() -> None:

@@ -277,6 +277,28 @@ class Store:
         """Insert the alert delivery record or update it by ``alert_id``."""
         self._execute(_UPSERT_ALERT, [alert_id, finding_id, sink, status, attempts, sent_at, error])
 
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Every write inside the block commits together or not at all (the importers'
+        "nothing half-imported"). Holds the write lock throughout, so other threads'
+        writes wait; reads on their own cursors do not see the writes until the commit."""
+        with self._lock:
+            connection = self._require()
+            try:
+                connection.execute("BEGIN TRANSACTION")
+            except duckdb.Error as error:
+                raise StoreError(f"transaction on {self.path}: {first_line(error)}") from None
+            try:
+                yield
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            try:
+                connection.execute("COMMIT")
+            except duckdb.Error as error:
+                connection.execute("ROLLBACK")
+                raise StoreError(f"commit to {self.path}: {first_line(error)}") from None
+
     def checkpoint(self) -> None:
         """Fold the WAL into the database file now (cheap when there is nothing to do).
         The span writer calls it when ingest goes idle."""
