@@ -135,6 +135,33 @@ def stats(
 
 @app.command()
 @handle_errors
+def replay(
+    recording: Annotated[
+        str, typer.Argument(help="FILE[#<task>-<trial>] (tau-bench) or FILE[#<id>] (JSONL).")
+    ],
+    db: DbOption = None,
+    pack: Annotated[
+        list[str] | None,
+        typer.Option("--pack", "-p", help="Rule pack id or path (repeatable)."),
+    ] = None,
+    scenario_id: Annotated[
+        str | None, typer.Option("--scenario-id", help="Scenario id for the run.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Replay a recorded run through the agent loop (model replay/FILE#RUN) with the
+    monitors live.
+
+    Example: driftwatch replay gpt-4o-airline.json#3-0 --pack taubench-airline
+    """
+    from driftwatch.cli.imports import replay_command
+
+    replay_command(recording=recording, db=db, packs=pack, scenario_id=scenario_id,
+                   as_json=as_json)
+
+
+@app.command()
+@handle_errors
 def evaluate(
     label: Annotated[str, typer.Option("--label", help="Run attribute holding the label.")],
     positive: Annotated[

@@ -154,3 +154,24 @@ def _summary_rows(result: Any) -> list[list[Any]]:
         ["accuracy", _num(result.accuracy), ""],
         ["AUROC (violation score)", _num(result.auroc), ""],
     ]
+
+
+def replay_command(*, recording: str, db: str | None, packs: list[str] | None,
+                   scenario_id: str | None, as_json: bool) -> None:
+    """``driftwatch replay``: one recorded run through the agent loop, monitors live."""
+    from driftwatch.batch.run import run_scenario
+    from driftwatch.core.settings import db_path
+    from driftwatch.model.replay import replay_scenario
+
+    model = recording if recording.startswith("replay/") else f"replay/{recording}"
+    scenario = replay_scenario(model, scenario_id=scenario_id)
+    summary = run_scenario(scenario, model=model, db_path=db_path(db),
+                           packs=list(packs) if packs else None)
+    rules = sorted({f.rule_id for f in summary.violations})
+    if as_json:
+        typer.echo(json.dumps({"run_id": summary.run_id, "status": summary.status.value,
+                               "turns": summary.turns, "tool_calls": summary.tool_calls,
+                               "violations": len(summary.violations), "rules": rules}))
+        return
+    typer.echo(f"{summary.run_id}: {summary.turns} turns, {summary.tool_calls} tool calls, "
+               f"{len(summary.violations)} violations ({', '.join(rules) or 'none'})")
