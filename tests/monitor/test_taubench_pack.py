@@ -420,6 +420,17 @@ def test_a_certificate_after_a_request_for_compensation_is_fine(monitor: RulePac
     assert rules_fired(monitor, run) == []
 
 
+@pytest.mark.parametrize(("amount", "fires"), [(200, False), (100, False), (150, True)])
+def test_a_certificate_is_100_or_50_dollars_per_passenger(
+    monitor: RulePackMonitor, amount: int, fires: bool
+) -> None:
+    two = _reservation(passengers=[{"first_name": "A"}, {"first_name": "B"}])
+    run = Run().user("My flight was cancelled, I want compensation.")
+    run.call("get_reservation_details", {"reservation_id": "R1"}, two)
+    run.user("yes").call("send_certificate", {"user_id": "mia_1", "amount": amount})
+    assert rules_fired(monitor, run) == (["compensation-amount-not-per-passenger"] if fires else [])
+
+
 # --- imported runs --------------------------------------------------------------------
 
 
