@@ -31,6 +31,7 @@ __all__ = [
     "json_dumps",
     "output_message",
     "parsed_arguments",
+    "scalar_items",
 ]
 
 EPOCH_NS: Final = int(datetime(2025, 1, 1, tzinfo=UTC).timestamp()) * 1_000_000_000
@@ -49,6 +50,13 @@ class ImportFormatError(UsageError):
         self.path, self.record, self.field, self.problem = path, record, field, problem
         where = f"{path}: record {record}" if record is not None else path
         super().__init__(f"{where}: {field}: {problem}" if field else f"{where}: {problem}")
+
+
+def scalar_items(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """The entries of ``mapping`` whose values are JSON scalars (labels for run
+    attributes), keys prefixed; nested objects and lists are left out."""
+    return {f"{prefix}{key}": value for key, value in mapping.items()
+            if value is None or isinstance(value, str | int | float | bool)}
 
 
 def json_dumps(value: Any) -> str:

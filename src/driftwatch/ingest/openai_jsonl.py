@@ -11,7 +11,12 @@ import json
 from pathlib import Path
 from typing import Any, Final
 
-from driftwatch.ingest.conversation import Conversation, ImportFormatError, check_messages
+from driftwatch.ingest.conversation import (
+    Conversation,
+    ImportFormatError,
+    check_messages,
+    scalar_items,
+)
 
 __all__ = ["read_openai_jsonl"]
 
@@ -67,7 +72,7 @@ def _conversation(line: str, number: int, stem: str, batch_id: str,
         extra = item.get(key, {})
         if not isinstance(extra, dict):
             raise ValueError(f"{key}: must be an object")
-        labels.update({k: v for k, v in extra.items() if _is_scalar(v)})
+        labels.update(scalar_items(extra))
     return Conversation(
         run_id=run_id, messages=messages,
         scenario_id=scenario_id or _text(item, "scenario_id", DEFAULT_SCENARIO),
@@ -82,6 +87,3 @@ def _text(item: dict[str, Any], key: str, default: str) -> str:
         raise ValueError(f"{key}: must be a non-empty string")
     return value
 
-
-def _is_scalar(value: Any) -> bool:
-    return value is None or isinstance(value, str | int | float | bool)

@@ -10,7 +10,12 @@ import json
 from pathlib import Path
 from typing import Any, Final
 
-from driftwatch.ingest.conversation import Conversation, ImportFormatError, check_messages
+from driftwatch.ingest.conversation import (
+    Conversation,
+    ImportFormatError,
+    check_messages,
+    scalar_items,
+)
 
 __all__ = ["DEFAULT_MODEL", "DEFAULT_SCENARIO", "read_taubench"]
 
@@ -67,16 +72,12 @@ def _conversation(item: Any, stem: str, batch_id: str, scenario_id: str,
     if reward is not None:
         labels["reward"] = float(reward)
         labels["label.success"] = float(reward) == 1.0
-    labels.update({key: value for key, value in item.items()
-                   if key not in labels and _is_scalar(value)})
+    labels.update({k: v for k, v in scalar_items(item).items() if k not in labels})
     info = item.get("info")
     if isinstance(info, dict):
-        labels.update({f"info.{key}": value for key, value in info.items() if _is_scalar(value)})
+        labels.update(scalar_items(info, "info."))
     return Conversation(
         run_id=f"taubench-{stem}-{task_id}-{trial}", messages=messages, scenario_id=scenario_id,
         model=model, seed=trial, batch_id=batch_id, labels=labels, agent_name=AGENT_NAME,
     )
 
-
-def _is_scalar(value: Any) -> bool:
-    return value is None or isinstance(value, str | int | float | bool)
