@@ -143,3 +143,13 @@ def test_a_write_that_fails_midway_rolls_back_everything(excerpt: Path, tmp_path
     assert (result.exit_code, result.stderr) == (1, "error: disk full (simulated)\n")
     monkeypatch.setattr(Store, "upsert_run", original)
     assert _stored(db) == (0, 0, 0)
+
+
+def test_an_unknown_pack_fails_before_the_store_is_created(excerpt: Path, tmp_path: Path) -> None:
+    db = tmp_path / "store.duckdb"
+    result = runner.invoke(app, ["import", "tau-bench", str(excerpt), "--db", str(db),
+                                 "--pack", "no-such-pack"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: ")
+    assert "no-such-pack" in result.stderr
+    assert not db.exists()

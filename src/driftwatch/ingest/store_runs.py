@@ -56,8 +56,11 @@ def store_runs(runs: Sequence[ImportedRun], *, source: str, path: Path, db_path:
                packs: Sequence[str] = ()) -> ImportSummary:
     """Import ``runs`` (already validated) into ``db_path``. Runs whose id is stored
     already are skipped, so importing a file twice stores nothing twice."""
+    from driftwatch.monitor import resolve_packs
     from driftwatch.store import Store
 
+    if packs:
+        resolve_packs(packs)  # an unknown pack fails before the store is touched
     with Store(db_path) as store:
         ids = [run.info.run_id for run in runs]
         stored = {row[0] for row in store.query(
