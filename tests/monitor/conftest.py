@@ -135,6 +135,14 @@ def pack_monitor(write_pack: PackWriter) -> Iterator[Callable[[str], RulePackMon
 
 
 @pytest.fixture
+def monitor_for(
+    pack_monitor: Callable[[str], RulePackMonitor],
+) -> Callable[[str], RulePackMonitor]:
+    """Build a bound monitor from the YAML text of a ``sequences:`` list (pack ``seq``)."""
+    return lambda sequences: pack_monitor("pack: seq\nsequences:\n" + sequences)
+
+
+@pytest.fixture
 def f() -> RecordFactory:
     return RecordFactory(run_id="run-1")
 

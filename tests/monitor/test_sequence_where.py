@@ -18,11 +18,6 @@ PackWriter = Callable[..., Path]
 MonitorFor = Callable[[str], RulePackMonitor]
 
 
-@pytest.fixture
-def monitor_for(pack_monitor: Callable[[str], RulePackMonitor]) -> MonitorFor:
-    return lambda sequences: pack_monitor("pack: seq\nsequences:\n" + sequences)
-
-
 # a refund larger than the order's total, looked up earlier for the same order
 REFUND_OVER_TOTAL = """\
   - id: refund-over-total
@@ -122,7 +117,7 @@ def test_b_without_earlier_a_fires_unless_the_earlier_a_satisfies_the_condition(
 
 
 def test_findings_do_not_depend_on_how_the_run_is_cut_into_batches(
-    monitor_for: MonitorFor, pack_monitor: Callable[[str], RulePackMonitor], f: RecordFactory
+    monitor_for: MonitorFor, f: RecordFactory
 ) -> None:
     spans = [
         _order(f, "o1", 100, 1),

@@ -260,8 +260,8 @@ def test_a_change_to_a_reservation_never_looked_up_fires(monitor: RulePackMonito
 # --- cancellation ---------------------------------------------------------------------
 
 
-def _cancel(reservation: dict[str, Any]) -> Run:
-    run = Run().user("Cancel R1, change of plan.")
+def _cancel(reservation: dict[str, Any], reason: str = "change of plan") -> Run:
+    run = Run().user(f"Cancel R1, {reason}.")
     run.call("get_reservation_details", {"reservation_id": "R1"}, reservation)
     return run.user("yes").call("cancel_reservation", {"reservation_id": "R1"}, reservation)
 
@@ -281,7 +281,24 @@ def test_cancelling_an_old_uninsured_economy_booking_fires(monitor: RulePackMoni
 def test_cancelling_an_eligible_booking_is_fine(
     monitor: RulePackMonitor, changes: dict[str, Any]
 ) -> None:
-    assert rules_fired(monitor, _cancel(_reservation(**changes))) == []
+    run = _cancel(_reservation(**changes), reason="I have a bad flu and a doctor's note: ill")
+    assert rules_fired(monitor, run) == []
+
+
+def _insured_cancel(reason: str) -> Run:
+    insured = _reservation(insurance="yes")
+    run = Run().user(f"Cancel R1. {reason}")
+    run.call("get_reservation_details", {"reservation_id": "R1"}, insured)
+    return run.user("yes").call("cancel_reservation", {"reservation_id": "R1"}, insured)
+
+
+def test_an_insured_cancellation_needs_a_health_or_weather_reason(
+    monitor: RulePackMonitor,
+) -> None:
+    fired = rules_fired(monitor, _insured_cancel("It is a change of plan."))
+    assert fired == ["insured-cancellation-without-covered-reason"]
+    assert rules_fired(monitor, _insured_cancel("I am sick and cannot travel.")) == []
+    assert rules_fired(monitor, _insured_cancel("A hurricane is coming.")) == []
 
 
 # --- payment --------------------------------------------------------------------------
@@ -403,6 +420,17 @@ def test_a_certificate_after_a_request_for_compensation_is_fine(monitor: RulePac
     assert rules_fired(monitor, run) == []
 
 
+@pytest.mark.parametrize(("amount", "fires"), [(200, False), (100, False), (150, True)])
+def test_a_certificate_is_100_or_50_dollars_per_passenger(
+    monitor: RulePackMonitor, amount: int, fires: bool
+) -> None:
+    two = _reservation(passengers=[{"first_name": "A"}, {"first_name": "B"}])
+    run = Run().user("My flight was cancelled, I want compensation.")
+    run.call("get_reservation_details", {"reservation_id": "R1"}, two)
+    run.user("yes").call("send_certificate", {"user_id": "mia_1", "amount": amount})
+    assert rules_fired(monitor, run) == (["compensation-amount-not-per-passenger"] if fires else [])
+
+
 # --- imported runs --------------------------------------------------------------------
 
 
@@ -434,7 +462,9 @@ def test_the_excerpt_is_flagged_where_the_policy_is_broken(monitor: RulePackMoni
     assert flagged == {
         f"{stem}-32-2": {"booking-change-without-yes"},  # booked after "I'll go with ..."
         f"{stem}-38-2": {"tool-call-with-user-reply"},
-        f"{stem}-39-2": {"tool-call-with-user-reply"},
+        f"{stem}-39-2": {"tool-call-with-user-reply",
+                         "insured-cancellation-without-covered-reason"},
+        f"{stem}-39-1": {"insured-cancellation-without-covered-reason"},  # "change of plans"
         f"{stem}-37-3": {"tool-call-with-user-reply"},
         f"{stem}-41-2": {"change-without-looking-up-reservation"},  # cancelled on the user's word
     }
@@ -454,12 +484,16 @@ def test_real_runs_that_break_the_policy_are_flagged_by_the_right_rules(
         f"{stem}-0-0": {"free-bags-miscounted"},  # regular economy: 1 of 3 bags free, 0 charged
         f"{stem}-22-0": {"basic-economy-flights-changed"},
         f"{stem}-7-0": {"trip-changed-by-flight-change"},  # ATL-PHL became ATL-EWR
+        f"{stem}-28-0": {"insured-cancellation-without-covered-reason",  # "release my seat"
+                         "booking-change-without-yes"},
         f"{stem}-25-0": {"booking-change-with-user-reply", "cancellation-not-allowed"},
         # reward 1, yet the policy was broken (the API refused, or the grader does not look)
         f"{stem}-13-2": {"basic-economy-flights-changed", "booking-change-without-yes"},
-        f"{stem}-34-1": {"cancellation-not-allowed"},  # economy, no insurance, booked 05-01
+        f"{stem}-34-1": {"cancellation-not-allowed",  # economy, no insurance, booked 05-01
+                         "insured-cancellation-without-covered-reason"},  # "no reasons"
         f"{stem}-20-1": {"booking-change-without-yes", "flight-change-paid-by-certificate"},
         f"{stem}-46-2": {"compensation-not-requested"},  # offered before the user asked
+        f"{stem}-31-0": {"insured-cancellation-without-covered-reason"},  # "change of plan"
     }  # 32-3 (failed) and 26-0 (succeeded) break no checkable rule
 
 
@@ -472,7 +506,7 @@ def test_the_airline_pack_keeps_its_precision_and_recall_on_all_200_runs(
     flagged = set(_flagged(monitor, runs, skip=frozenset({"tool-call-with-user-reply"})))
     precision = len(flagged & failed) / len(flagged)
     recall = len(flagged & failed) / len(failed)
-    # measured: 66 runs flagged, 57 of them failed (precision 0.864, recall 0.491)
+    # measured: 75 runs flagged, 64 of them failed (precision 0.853, recall 0.552)
     assert (len(runs), len(failed)) == (200, 116)
-    assert precision >= 0.84
-    assert recall >= 0.47
+    assert precision >= 0.83
+    assert recall >= 0.53

@@ -124,6 +124,8 @@ def _environment(ctx: RunContext, state: LoopState) -> LoopState:
     )
     if turn == 1:
         ctx.add_message({"role": "user", "content": ctx.scenario.first_message})
+        if ctx.user is not None:  # a user model speaks: every user message is an event
+            _user_message_span(ctx, ctx.scenario.first_message)
     elif not ctx.pending_calls and ctx.messages and ctx.messages[-1].get("role") == "assistant":
         # the agent answered without acting: hand it the next request
         _next_user_message(ctx)
@@ -146,18 +148,22 @@ def _next_user_message(ctx: RunContext) -> None:
     """The agent answered without acting: the (simulated) user speaks next."""
     if ctx.user is not None:
         text = ctx.user.reply(ctx)
-        span = ctx.child_span(f"{sc.SPAN_EVENT_PREFIX} user_message", SpanKind.INTERNAL,
-                              ctx.attrs(**{sc.GEN_AI_OPERATION_NAME: sc.OP_EVENT,
-                                           sc.DW_EVENT_KIND: "user_message"}))
-        if ctx.capture_content:
-            span.set_attribute(sc.DW_EVENT_CONTENT, text)
-        span.end()
+        _user_message_span(ctx, text)
     elif ctx.scenario.tasks:
         text = ctx.scenario.tasks[ctx.task_index % len(ctx.scenario.tasks)]
         ctx.task_index += 1
     else:
         text = ctx.scenario.continue_message
     ctx.add_message({"role": "user", "content": text})
+
+
+def _user_message_span(ctx: RunContext, text: str) -> None:
+    span = ctx.child_span(f"{sc.SPAN_EVENT_PREFIX} user_message", SpanKind.INTERNAL,
+                          ctx.attrs(**{sc.GEN_AI_OPERATION_NAME: sc.OP_EVENT,
+                                       sc.DW_EVENT_KIND: "user_message"}))
+    if ctx.capture_content:
+        span.set_attribute(sc.DW_EVENT_CONTENT, text)
+    span.end()
 
 
 def _deliver(ctx: RunContext, event: Event, turn: int) -> None:
@@ -255,6 +261,8 @@ def _record_reply(span: Span, reply: ModelReply, capture: bool) -> None:
         sc.GEN_AI_USAGE_OUTPUT_TOKENS: reply.output_tokens,
         sc.DW_MODEL_ATTEMPTS: reply.attempts,
         sc.DW_MODEL_COST_USD: reply.cost_usd,
+        sc.DW_REPLY_TOOL_CALLS: len(reply.tool_calls),
+        sc.DW_REPLY_HAS_TEXT: bool(reply.text and reply.text.strip()),
     }
     if reply.finish_reason:
         values[sc.GEN_AI_RESPONSE_FINISH_REASONS] = [reply.finish_reason]
@@ -386,9 +394,9 @@ def run_agent(
     )
     ctx.tool_schemas = [t.schema() for t in tools.values()]
     if scenario.user is not None and scenario.user.model:
-        from driftwatch.agent.user import SimulatedUserModel
+        from driftwatch.agent.user import user_model_for
 
-        ctx.user = SimulatedUserModel(scenario.user, seed=seed)
+        ctx.user = user_model_for(scenario.user, seed=seed)
     system = scenario.full_system_prompt(variant_name)
     ctx.window = ContextWindow(scenario.context_budget_tokens)
     ctx.add_message({"role": "system", "content": system})

@@ -52,3 +52,15 @@ class SimulatedUserModel:
         except ModelError:
             return _FALLBACK
         return (answer.text or _FALLBACK).strip()
+
+
+def user_model_for(spec: SimulatedUser, *, seed: int) -> Any:
+    """The user for ``spec.model``: ``replay/<file>#<run>`` replays a recorded
+    trajectory's user messages (:class:`~driftwatch.model.replay.ReplayUser`); any other
+    model string is an LLM playing the persona."""
+    if spec.model is not None and spec.model.startswith("replay/"):
+        from driftwatch.model.replay import ReplayUser
+
+        return ReplayUser(spec.model)
+    return SimulatedUserModel(spec, seed=seed)
+

@@ -10,6 +10,7 @@ import typer
 from driftwatch import __version__
 from driftwatch.cli.batch import ExecutorName, FailOn
 from driftwatch.cli.common import DbOption, FormatOption, OutputFormat, handle_errors, render_rows
+from driftwatch.cli.imports import import_app
 from driftwatch.cli.scenarios import scenarios_app
 
 app = typer.Typer(
@@ -21,6 +22,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 app.add_typer(scenarios_app, name="scenarios")
+app.add_typer(import_app, name="import")
 
 
 def _version(value: bool) -> None:
@@ -295,6 +297,33 @@ def export(
 
 @app.command()
 @handle_errors
+def replay(
+    recording: Annotated[
+        str, typer.Argument(help="FILE[#<task>-<trial>] (tau-bench) or FILE[#<id>] (JSONL).")
+    ],
+    db: DbOption = None,
+    pack: Annotated[
+        list[str] | None,
+        typer.Option("--pack", "-p", help="Rule pack id or path (repeatable)."),
+    ] = None,
+    scenario_id: Annotated[
+        str | None, typer.Option("--scenario-id", help="Scenario id for the run.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Replay a recorded run through the agent loop (model replay/FILE#RUN) with the
+    monitors live.
+
+    Example: driftwatch replay gpt-4o-airline.json#3-0 --pack taubench-airline
+    """
+    from driftwatch.cli.imports import replay_command
+
+    replay_command(recording=recording, db=db, packs=pack, scenario_id=scenario_id,
+                   as_json=as_json)
+
+
+@app.command()
+@handle_errors
 def report(
     batch_id: Annotated[str, typer.Argument(help="The batch to report on.")],
     baseline: Annotated[
@@ -325,6 +354,33 @@ def report(
         report_command(batch_id=batch_id, baseline=baseline, out=out, markdown=markdown,
                        db=db, alpha=alpha, max_runs=max_runs)
     )
+
+
+@app.command()
+@handle_errors
+def evaluate(
+    label: Annotated[str, typer.Option("--label", help="Run attribute holding the label.")],
+    positive: Annotated[
+        str, typer.Option("--positive", help="Label value of the positive class.")
+    ] = "true",
+    batch: Annotated[str | None, typer.Option("--batch", help="Batch id.")] = None,
+    scenario: Annotated[str | None, typer.Option("--scenario", help="Scenario id.")] = None,
+    pack: Annotated[
+        list[str] | None,
+        typer.Option("--pack", "-p", help="Count only this rule pack's violations (repeatable)."),
+    ] = None,
+    db: DbOption = None,
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """How flagged runs (at least one violation) relate to a run label: confusion matrix,
+    precision, recall, F1, AUROC of the violation score, per-rule counts.
+
+    Example: driftwatch evaluate --label label.success --positive false
+    """
+    from driftwatch.cli.imports import evaluate_command
+
+    evaluate_command(db=db, label=label, positive=positive, batch=batch, scenario=scenario,
+                     packs=pack, fmt=fmt)
 
 
 def main() -> None:

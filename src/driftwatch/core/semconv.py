@@ -64,6 +64,9 @@ DW_MODEL_COST_USD: Final = "driftwatch.model.cost_usd"
 DW_RUN_STATUS: Final = "driftwatch.run.status"
 DW_RUN_TURNS: Final = "driftwatch.run.turns"
 DW_CONTEXT_DROPPED: Final = "driftwatch.context.dropped_messages"
+# derived on every chat span (live, replayed and imported alike), for rules on the reply's shape
+DW_REPLY_TOOL_CALLS: Final = "driftwatch.reply.tool_calls"
+DW_REPLY_HAS_TEXT: Final = "driftwatch.reply.has_text"
 
 # span names
 SPAN_TURN: Final = "driftwatch.turn"

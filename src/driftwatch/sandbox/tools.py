@@ -72,6 +72,15 @@ def tool(
     return register
 
 
+def register_tool(spec: Tool) -> None:
+    """Register a tool built elsewhere (the replay model's recorded tools). Re-registering
+    the same name with the same function is a no-op; shadowing another tool is an error."""
+    existing = _REGISTRY.get(spec.name)
+    if existing is not None and existing.function is not spec.function:
+        raise UsageError(f"tool {spec.name!r} is already registered")
+    _REGISTRY[spec.name] = spec
+
+
 def get_tools(names: list[str]) -> list[Tool]:
     unknown = [n for n in names if n not in _REGISTRY]
     if unknown:

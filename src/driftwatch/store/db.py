@@ -311,6 +311,10 @@ class Store:
             try:
                 connection.execute("COMMIT")
             except duckdb.Error as error:
+                try:
+                    connection.execute("ROLLBACK")
+                except duckdb.Error as rollback_error:
+                    log_rollback_failure(self.path, rollback_error)
                 raise StoreError(f"writing to {self.path}: {first_line(error)}") from None
 
     def checkpoint(self) -> None:

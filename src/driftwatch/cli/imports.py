@@ -1,0 +1,177 @@
+"""``driftwatch import …``: recorded runs from tau-bench, OpenAI chat JSONL and OTLP JSON
+files into the store, with the monitors run over them (see ``docs/importers.md``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from driftwatch.cli.common import DbOption, handle_errors
+
+if TYPE_CHECKING:
+    from driftwatch.ingest import ImportedRun
+
+import_app = typer.Typer(
+    help="Import recorded agent runs as traces (monitors run over them).",
+    no_args_is_help=True,
+)
+
+PathArgument = Annotated[Path, typer.Argument(help="The file to import.")]
+PackOption = Annotated[
+    list[str] | None,
+    typer.Option("--pack", "-p", help="Rule pack id or path to run as well (repeatable)."),
+]
+ModelOption = Annotated[
+    str | None, typer.Option("--model", "-m", help="Model string for the runs.")
+]
+ScenarioOption = Annotated[
+    str | None, typer.Option("--scenario-id", help="Scenario id for the runs.")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")]
+
+
+def _import(source: str, path: Path, read: Callable[[], list[ImportedRun]], db: str | None,
+            packs: list[str] | None, as_json: bool) -> None:
+    from driftwatch.core.errors import NotFoundError
+    from driftwatch.core.settings import db_path
+    from driftwatch.ingest import store_runs
+
+    if not path.is_file():
+        raise NotFoundError(f"{path}: no such file")
+    runs = read()  # validates everything before anything is written
+    summary = store_runs(runs, source=source, path=path, db_path=db_path(db),
+                         packs=list(packs or ()))
+    data = summary.as_dict()
+    if as_json:
+        typer.echo(json.dumps(data))
+        return
+    typer.echo(f"{path}: {data['imported']} run(s) imported, {data['skipped']} already "
+               f"stored; {data['spans']} spans, {data['violations']} violations in "
+               f"{data['flagged_runs']} run(s)")
+
+
+@import_app.command("tau-bench")
+@handle_errors
+def tau_bench(path: PathArgument, db: DbOption = None, model: ModelOption = None,
+              scenario_id: ScenarioOption = None, pack: PackOption = None,
+              as_json: JsonOption = False) -> None:
+    """A tau-bench results file (JSON list of {task_id, trial, reward, info, traj}).
+
+    Example: driftwatch import tau-bench gpt-4o-airline.json --pack taubench-airline
+    """
+    from driftwatch.ingest import conversation_spans
+    from driftwatch.ingest.taubench import read_taubench
+
+    def read() -> list[ImportedRun]:
+        conversations = read_taubench(path, scenario_id=scenario_id, model=model)
+        return [conversation_spans(c, i) for i, c in enumerate(conversations)]
+
+    _import("tau-bench", path, read, db, pack, as_json)
+
+
+@import_app.command("openai-jsonl")
+@handle_errors
+def openai_jsonl(path: PathArgument, db: DbOption = None, model: ModelOption = None,
+                 scenario_id: ScenarioOption = None, pack: PackOption = None,
+                 as_json: JsonOption = False) -> None:
+    """OpenAI chat conversations, one {"messages": [...], ...} object per line.
+
+    Example: driftwatch import openai-jsonl chats.jsonl --model openai/gpt-4o
+    """
+    from driftwatch.ingest import conversation_spans
+    from driftwatch.ingest.openai_jsonl import read_openai_jsonl
+
+    def read() -> list[ImportedRun]:
+        conversations = read_openai_jsonl(path, scenario_id=scenario_id, model=model)
+        return [conversation_spans(c, i) for i, c in enumerate(conversations)]
+
+    _import("openai-jsonl", path, read, db, pack, as_json)
+
+
+@import_app.command("otlp-json")
+@handle_errors
+def otlp_json(path: PathArgument, db: DbOption = None, pack: PackOption = None,
+              as_json: JsonOption = False) -> None:
+    """OTLP JSON lines as the OpenTelemetry file exporter writes them.
+
+    Example: driftwatch import otlp-json traces.jsonl
+    """
+    from driftwatch.ingest.otlp_json import read_otlp_json
+
+    _import("otlp-json", path, lambda: read_otlp_json(path), db, pack, as_json)
+
+
+def evaluate_command(*, db: str | None, label: str, positive: str, batch: str | None,
+                     scenario: str | None, packs: list[str] | None, fmt: str) -> None:
+    """``driftwatch evaluate``: load, evaluate, print a summary table and the per-rule
+    table (or one JSON object)."""
+    from driftwatch.cli.common import OutputFormat, render_rows
+    from driftwatch.core.errors import NotFoundError
+    from driftwatch.core.settings import db_path
+    from driftwatch.report.evaluate import evaluate_runs, load_labelled_runs
+    from driftwatch.store import Store
+
+    path = db_path(db)
+    if not path.exists():
+        raise NotFoundError(f"{path}: no such database (import or run first, or pass --db)")
+    with Store(path, read_only=True) as store:
+        runs = load_labelled_runs(store, label=label, positive=positive, batch=batch,
+                                  scenario=scenario, packs=list(packs or ()))
+    result = evaluate_runs(runs, label=label, positive_value=positive)
+    if fmt == OutputFormat.json:
+        typer.echo(json.dumps(result.as_dict(), indent=2))
+        return
+    render_rows(["metric", "value", "95% interval"], _summary_rows(result), OutputFormat.table)
+    render_rows(["rule", "runs flagged", "positive", "precision", "95% interval"],
+                [[r.rule_id, r.flagged, r.positive, _num(r.precision),
+                  _interval((r.precision_low, r.precision_high))] for r in result.rules],
+                OutputFormat.table)
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _interval(bounds: tuple[float, float] | None) -> str:
+    return "" if bounds is None else f"{bounds[0]:.3f}–{bounds[1]:.3f}"
+
+
+def _summary_rows(result: Any) -> list[list[Any]]:
+    return [
+        ["runs with the label", result.runs, ""],
+        [f"positive ({result.label} = {result.positive_value})", result.positives, ""],
+        ["flagged & positive (TP)", result.true_positive, ""],
+        ["flagged & negative (FP)", result.false_positive, ""],
+        ["not flagged & positive (FN)", result.false_negative, ""],
+        ["not flagged & negative (TN)", result.true_negative, ""],
+        ["precision", _num(result.precision), _interval(result.precision_interval)],
+        ["recall", _num(result.recall), _interval(result.recall_interval)],
+        ["F1", _num(result.f1), ""],
+        ["accuracy", _num(result.accuracy), ""],
+        ["AUROC (violation score)", _num(result.auroc), ""],
+    ]
+
+
+def replay_command(*, recording: str, db: str | None, packs: list[str] | None,
+                   scenario_id: str | None, as_json: bool) -> None:
+    """``driftwatch replay``: one recorded run through the agent loop, monitors live."""
+    from driftwatch.batch.run import run_scenario
+    from driftwatch.core.settings import db_path
+    from driftwatch.model.replay import replay_scenario
+
+    model = recording if recording.startswith("replay/") else f"replay/{recording}"
+    scenario = replay_scenario(model, scenario_id=scenario_id)
+    summary = run_scenario(scenario, model=model, db_path=db_path(db),
+                           packs=list(packs) if packs else None)
+    rules = sorted({f.rule_id for f in summary.violations})
+    if as_json:
+        typer.echo(json.dumps({"run_id": summary.run_id, "status": summary.status.value,
+                               "turns": summary.turns, "tool_calls": summary.tool_calls,
+                               "violations": len(summary.violations), "rules": rules}))
+        return
+    typer.echo(f"{summary.run_id}: {summary.turns} turns, {summary.tool_calls} tool calls, "
+               f"{len(summary.violations)} violations ({', '.join(rules) or 'none'})")

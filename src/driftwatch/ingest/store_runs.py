@@ -1,0 +1,90 @@
+"""Store imported runs: skip the ones already stored, run the monitors over the rest,
+then write spans, runs, batches and findings in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from driftwatch.core.records import Finding
+from driftwatch.ingest.conversation import ImportedRun
+
+__all__ = ["ImportSummary", "monitor_runs", "store_runs"]
+
+
+@dataclass
+class ImportSummary:
+    source: str
+    path: str
+    runs: int
+    imported: int
+    skipped: int
+    spans: int
+    findings: list[Finding] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        violations = [f for f in self.findings if f.kind.value == "violation"]
+        return {"source": self.source, "path": self.path, "runs": self.runs,
+                "imported": self.imported, "skipped": self.skipped, "spans": self.spans,
+                "findings": len(self.findings), "violations": len(violations),
+                "flagged_runs": len({f.run_id for f in violations})}
+
+
+def monitor_runs(runs: Sequence[ImportedRun], packs: Sequence[str]) -> list[Finding]:
+    """The default monitors plus ``packs`` over each run's spans in stream order, as
+    :func:`driftwatch.batch.run.run_scenario` runs them live (the run ends without a
+    final environment state: recorded runs have none)."""
+    from driftwatch.monitor import MonitorEngine, default_monitors, resolve_packs
+
+    monitors: list[Any] = default_monitors(resolve_packs(packs) if packs else ())
+    try:
+        with MonitorEngine(monitors) as engine:
+            for run in runs:
+                engine.submit_many(run.spans)
+                engine.end_run(run.info.run_id, None, timeout_s=None)
+            return engine.findings()
+    finally:
+        for monitor in monitors:
+            close = getattr(monitor, "close", None)
+            if callable(close):
+                close()
+
+
+def store_runs(runs: Sequence[ImportedRun], *, source: str, path: Path, db_path: str | Path,
+               packs: Sequence[str] = ()) -> ImportSummary:
+    """Import ``runs`` (already validated) into ``db_path``. Runs whose id is stored
+    already are skipped, so importing a file twice stores nothing twice."""
+    from driftwatch.monitor import resolve_packs
+    from driftwatch.store import Store
+
+    if packs:
+        resolve_packs(packs)  # an unknown pack fails before the store is touched
+    with Store(db_path) as store:
+        ids = [run.info.run_id for run in runs]
+        stored = {row[0] for row in store.query(
+            "select run_id from runs where list_contains(?, run_id)", [ids]).rows}
+        new = [run for run in runs if run.info.run_id not in stored]
+        findings = monitor_runs(new, packs) if new else []
+        with store.transaction():
+            _write_batches(store, new, source, path)
+            store.write_spans([span for run in new for span in run.spans])
+            for run in new:
+                store.upsert_run(run.info)
+            store.write_findings(findings)
+    return ImportSummary(source=source, path=str(path), runs=len(runs), imported=len(new),
+                         skipped=len(runs) - len(new),
+                         spans=sum(len(run.spans) for run in new), findings=findings)
+
+
+def _write_batches(store: Any, runs: Sequence[ImportedRun], source: str, path: Path) -> None:
+    by_batch: dict[str, list[ImportedRun]] = {}
+    for run in runs:
+        by_batch.setdefault(run.info.batch_id or f"import-{source}-{path.stem}", []).append(run)
+    for batch_id, members in by_batch.items():
+        ended = [r.info.ended_at for r in members if r.info.ended_at is not None]
+        store.upsert_batch(batch_id, f"{source} {path.name}", "completed",
+                           min(r.info.started_at for r in members),
+                           max(ended) if ended else None,
+                           config={"source": source, "path": str(path)})
