@@ -136,12 +136,13 @@ def renumber(template: bytes, number: int) -> bytes:
 
 
 class Collector:
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, builtin_packs: bool = True) -> None:
         pack = workdir / "bench-policy.yaml"
         pack.write_text(BENCH_PACK)
         self.db = workdir / "bench.duckdb"
         self.alerts = workdir / "alerts.jsonl"
-        packs = [arg for path in builtin_pack_paths() for arg in ("--pack", str(path))]
+        packs = [arg for path in builtin_pack_paths() for arg in ("--pack", str(path))
+                 if builtin_packs]
         command = [sys.executable, "-m", "driftwatch", "serve", "--port", "0", "--db",
                    str(self.db), "--quiet", "--jsonl", str(self.alerts), "--idle-timeout",
                    "5", "--pack", str(pack), *packs]
@@ -276,6 +277,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--rate", type=float, default=5000.0, help="spans/s for latency")
     parser.add_argument("--latency-requests", type=int, default=100)
+    parser.add_argument("--no-builtin-packs", action="store_true",
+                        help="only the benchmark's one-rule pack (the other monitors stay on)")
     parser.add_argument("--text-results", action="store_true",
                         help="plain-text tool results (the rule packs' slow path)")
     args = parser.parse_args()
@@ -290,7 +293,7 @@ def main() -> None:
     assert renumber(template, 7) == encode_request(7)[0]
     print(f"request: {SPANS_PER_REQUEST} spans, {len(template) / 1024:.0f} KiB protobuf")
     with tempfile.TemporaryDirectory() as tmp:
-        collector = Collector(Path(tmp))
+        collector = Collector(Path(tmp), builtin_packs=not args.no_builtin_packs)
         try:
             post_warmup = http.client.HTTPConnection(urlsplit(collector.url).hostname,
                                                      urlsplit(collector.url).port)
