@@ -126,6 +126,11 @@ class Outbox:
         with self._changed:
             return self._changed.wait_for(self._idle, timeout_s)
 
+    def queued(self) -> int:
+        """Entries waiting in memory (not in flight, not left in the store)."""
+        with self._changed:
+            return len(self._queue)
+
     def __len__(self) -> int:
         with self._changed:
             return len(self._queue) + self._in_flight
