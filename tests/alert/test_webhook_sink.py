@@ -324,7 +324,7 @@ class CallCountingRecorder:
     def pending(self, sink: str, limit: int) -> list[PendingAlert]:
         return []
 
-    def unrecorded(self, sink: str, limit: int) -> list[PendingAlert]:
+    def unrecorded(self, sink: str, limit: int, min_level: int = 0) -> list[PendingAlert]:
         return []
 
 

@@ -105,7 +105,7 @@ class WebhookSink(BaseSink):
             follow_redirects=False,
             transport=transport,
         )
-        self.outbox = Outbox(name, outbox_size, self.accepts)
+        self.outbox = Outbox(name, outbox_size, self.accepts, min_level=int(self.min_severity))
         self._closing = threading.Event()  # deliver what is queued, then stop
         self._halt = threading.Event()  # stop now; the store keeps the rest
         self._thread: threading.Thread | None = None
