@@ -272,7 +272,7 @@ def test_outbox_overflow_stays_in_the_store_and_is_delivered_in_order(
 def test_without_a_store_a_full_outbox_drops_and_counts(
     webhook_server: ServerFactory, make_finding: FindingFactory, fast_sink: SinkFactory
 ) -> None:
-    server = webhook_server([Reply(delay_s=0.5)])
+    server = webhook_server([Reply(delay_s=2.0)])  # long enough for a loaded machine
     sink = fast_sink(server.url, None, outbox_size=1)
     sink.send([make_finding("a")])
     assert wait_until(lambda: len(server.received) == 1)  # "a" is in flight
