@@ -5,14 +5,14 @@ process restarts."""
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hook_server import Reply, WebhookServer, alert_rows, free_port, store_finding, wait_until
 
-from driftwatch.alert import WebhookSink
+from driftwatch.alert import PendingAlert, WebhookSink
 from driftwatch.alert.retry import Backoff
 from driftwatch.core import Finding, Severity
 from driftwatch.store import Store
@@ -35,7 +35,8 @@ def fast_sink() -> Iterator[SinkFactory]:
     def build(url: str, store: Store | None, **options: Any) -> WebhookSink:
         options.setdefault("backoff", Backoff(0.01, 0.05, random.Random(7)))
         options.setdefault("drain_s", 5.0)
-        made.append(WebhookSink(url, recorder=store, **options))
+        options.setdefault("recorder", store)
+        made.append(WebhookSink(url, **options))
         return made[-1]
 
     yield build
@@ -271,7 +272,7 @@ def test_outbox_overflow_stays_in_the_store_and_is_delivered_in_order(
 def test_without_a_store_a_full_outbox_drops_and_counts(
     webhook_server: ServerFactory, make_finding: FindingFactory, fast_sink: SinkFactory
 ) -> None:
-    server = webhook_server([Reply(delay_s=0.5)])
+    server = webhook_server([Reply(delay_s=2.0)])  # long enough for a loaded machine
     sink = fast_sink(server.url, None, outbox_size=1)
     sink.send([make_finding("a")])
     assert wait_until(lambda: len(server.received) == 1)  # "a" is in flight
@@ -304,3 +305,40 @@ def test_bad_url_and_options_are_refused() -> None:
         WebhookSink("ftp://example.org/hook")
     with pytest.raises(ValueError, match="timeout_s > 0"):
         WebhookSink("http://127.0.0.1:9/hook", timeout_s=0)
+
+
+class CallCountingRecorder:
+    """An AlertRecorder that keeps every call (no store behind it)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, list[str], int]] = []
+
+    def record(self, finding_id: str, sink: str, status: str, attempts: int, *_: Any) -> None:
+        self.calls.append((status, [finding_id], attempts))
+
+    def record_many(
+        self, finding_ids: Sequence[str], sink: str, status: str, attempts: int, *_: Any
+    ) -> None:
+        self.calls.append((status, list(finding_ids), attempts))
+
+    def pending(self, sink: str, limit: int) -> list[PendingAlert]:
+        return []
+
+    def unrecorded(self, sink: str, limit: int, min_level: int = 0) -> list[PendingAlert]:
+        return []
+
+
+def test_sent_statuses_are_recorded_in_batches_while_alerts_queue_up(
+    webhook_server: ServerFactory, make_finding: FindingFactory, fast_sink: SinkFactory
+) -> None:
+    server = webhook_server([Reply(delay_s=0.5)])  # the rest queue up behind the first
+    recorder = CallCountingRecorder()
+    findings = [make_finding(f"finding {n}") for n in range(100)]
+    sink = fast_sink(server.url, None, recorder=recorder)
+    sink.send(findings)
+    assert sink.flush(30)
+    sent_calls = [call for call in recorder.calls if call[0] == "sent"]
+    assert sorted(i for call in sent_calls for i in call[1]) == [f.finding_id for f in findings]
+    assert len(sent_calls) < 10  # batches, not one write per alert
+    assert [call[0] for call in recorder.calls[:1]] == ["pending"]
+    assert len(server.received) == 100

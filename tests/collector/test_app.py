@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from collector_helpers import (
     TOKEN,
     call,
@@ -24,6 +25,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from driftwatch.collector import Collector, CollectorLimits
+from driftwatch.core.errors import StoreError
 
 JSON = {"content-type": "application/json"}
 PROTOBUF = {"content-type": "application/x-protobuf"}
@@ -149,16 +151,24 @@ def test_token_is_required_when_configured(tmp_path: Path) -> None:
         collector.close()
 
 
-def test_full_queue_answers_503_with_retry_after(tmp_path: Path) -> None:
-    collector = make_collector(tmp_path, max_queue_spans=1)
-    try:
-        response = call(collector.app, "POST", "/v1/traces",
-                        json_body(shell_span(1, "ls"), shell_span(2, "ls")), JSON)
-        assert response.status == 503
-        assert response.headers["retry-after"] == "1"
-        assert count(collector, "select count(*) from spans") == 0
-    finally:
-        collector.close()
+def test_full_queue_answers_503_with_retry_after(collector: Collector,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(collector.ingest, "offer", lambda records: None)
+    response = call(collector.app, "POST", "/v1/traces", json_body(shell_span(1, "ls")), JSON)
+    assert response.status == 503
+    assert response.headers["retry-after"] == "1"
+    assert count(collector, "select count(*) from spans") == 0
+
+
+def test_failing_store_answers_503_and_stores_nothing(collector: Collector,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(records: object) -> int:
+        raise StoreError("disk full")
+
+    monkeypatch.setattr(collector.store, "write_spans", refuse)
+    response = call(collector.app, "POST", "/v1/traces", json_body(shell_span(1, "ls")), JSON)
+    assert response.status == 503
+    assert "disk full" in response.json()["message"]
 
 
 def test_unknown_path_and_method(collector: Collector) -> None:

@@ -46,12 +46,14 @@ class Outbox:
         capacity: int,
         accepts: Callable[[Finding], bool],
         recorder: AlertRecorder | None = None,
+        min_level: int = 0,
     ) -> None:
         if capacity < 1:
             raise ValueError(f"outbox capacity must be at least 1, got {capacity}")
         self.sink_name = sink_name
         self.capacity = capacity
         self.accepts = accepts
+        self.min_level = min_level  # lets SQL skip findings ``accepts`` would refuse
         self.recorder: AlertRecorder | None = None
         self.dropped = 0
         self._queue: deque[OutboxEntry] = deque()
@@ -126,6 +128,11 @@ class Outbox:
         with self._changed:
             return self._changed.wait_for(self._idle, timeout_s)
 
+    def queued(self) -> int:
+        """Entries waiting in memory (not in flight, not left in the store)."""
+        with self._changed:
+            return len(self._queue)
+
     def __len__(self) -> int:
         with self._changed:
             return len(self._queue) + self._in_flight
@@ -146,7 +153,7 @@ class Outbox:
             pending = recorder.pending(self.sink_name, self.capacity)
             unrecorded: list[PendingAlert] = []
             if after_crash:
-                unrecorded = recorder.unrecorded(self.sink_name, self.capacity)
+                unrecorded = recorder.unrecorded(self.sink_name, self.capacity, self.min_level)
                 unrecorded = [alert for alert in unrecorded if self.accepts(alert.finding)]
         except Exception:
             log.exception("reading pending alerts failed", sink=self.sink_name)

@@ -88,9 +88,10 @@ class AlertRecorder(Protocol):
         """Non-final alerts of ``sink`` in detection order, oldest first."""
         ...
 
-    def unrecorded(self, sink: str, limit: int) -> list[PendingAlert]:
-        """Findings stored after the newest one ``sink`` has an alert row for, without
-        one of their own (a crash between storing and recording them)."""
+    def unrecorded(self, sink: str, limit: int, min_level: int = 0) -> list[PendingAlert]:
+        """Findings at or above severity level ``min_level``, stored no earlier than the
+        newest one ``sink`` has an alert row for, without one of their own (a crash
+        between storing and recording them)."""
         ...
 
 
@@ -130,7 +131,8 @@ _UNRECORDED_SQL: Final = f"""
 WITH mine AS (SELECT finding_id FROM alerts WHERE sink = $sink)
 SELECT {_FINDING_COLUMNS}, 0 AS attempts
 FROM findings f ANTI JOIN mine USING (finding_id)
-WHERE f.detected_at >= (SELECT max(g.detected_at) FROM findings g SEMI JOIN mine USING (finding_id))
+WHERE f.severity_level >= $min_level
+  AND f.detected_at >= (SELECT max(g.detected_at) FROM findings g SEMI JOIN mine USING (finding_id))
 ORDER BY f.detected_at, f.finding_id
 LIMIT $limit
 """
@@ -213,14 +215,14 @@ class StoreRecorder:
     def pending(self, sink: str, limit: int) -> list[PendingAlert]:
         return self._read(_PENDING_SQL, sink, limit)
 
-    def unrecorded(self, sink: str, limit: int) -> list[PendingAlert]:
-        return self._read(_UNRECORDED_SQL, sink, limit)
+    def unrecorded(self, sink: str, limit: int, min_level: int = 0) -> list[PendingAlert]:
+        return self._read(_UNRECORDED_SQL, sink, limit, min_level=min_level)
 
-    def _read(self, sql: str, sink: str, limit: int) -> list[PendingAlert]:
+    def _read(self, sql: str, sink: str, limit: int, **more: int) -> list[PendingAlert]:
         query = getattr(self.store, "query", None)
         if not callable(query):
             return []
-        rows = query(sql, {"sink": sink, "limit": limit}).to_dicts()
+        rows = query(sql, {"sink": sink, "limit": limit, **more}).to_dicts()
         return [PendingAlert(_finding_from_row(row), int(row["attempts"])) for row in rows]
 
 
@@ -275,8 +277,8 @@ class CountingRecorder:
     def pending(self, sink: str, limit: int) -> list[PendingAlert]:
         return [] if self.inner is None else self.inner.pending(sink, limit)
 
-    def unrecorded(self, sink: str, limit: int) -> list[PendingAlert]:
-        return [] if self.inner is None else self.inner.unrecorded(sink, limit)
+    def unrecorded(self, sink: str, limit: int, min_level: int = 0) -> list[PendingAlert]:
+        return [] if self.inner is None else self.inner.unrecorded(sink, limit, min_level)
 
 
 def as_recorder(target: object) -> AlertRecorder:

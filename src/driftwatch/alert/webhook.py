@@ -38,6 +38,9 @@ log = get_logger(__name__)
 
 _POLL_S: Final = 0.2
 USER_AGENT: Final = "driftwatch-webhook/1"
+# Sent statuses are recorded in batches of up to this many while more alerts are queued
+# (a single-row upsert costs milliseconds in DuckDB), and as soon as the queue is empty.
+SENT_BATCH: Final = 64
 
 
 def check_webhook_url(url: str) -> str:
@@ -102,12 +105,14 @@ class WebhookSink(BaseSink):
             follow_redirects=False,
             transport=transport,
         )
-        self.outbox = Outbox(name, outbox_size, self.accepts)
+        self.outbox = Outbox(name, outbox_size, self.accepts, min_level=int(self.min_severity))
         self._closing = threading.Event()  # deliver what is queued, then stop
         self._halt = threading.Event()  # stop now; the store keeps the rest
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._recorder: AlertRecorder | None = None
+        self._sent: dict[int, list[str]] = {}  # attempts → finding ids not yet recorded
+        self._sent_count = 0
         if recorder is not None:
             self.attach_recorder(recorder)
 
@@ -175,18 +180,28 @@ class WebhookSink(BaseSink):
                 self._thread.start()
 
     def _run(self) -> None:
-        while not self._halt.is_set():
-            entry = self.outbox.get(_POLL_S)
-            if entry is None:
-                if self._closing.is_set() and not len(self.outbox):
-                    return
-                continue
-            try:
-                self._deliver_entry(entry)
-            except Exception:  # never let the thread die: the rest would wait forever
-                log.exception("webhook delivery crashed", finding_id=entry.finding.finding_id)
-            finally:
-                self.outbox.done(entry)
+        try:
+            while not self._halt.is_set():
+                entry = self.outbox.get(_POLL_S)
+                if entry is None:
+                    if self._closing.is_set() and not len(self.outbox):
+                        return
+                    continue
+                self._deliver_and_release(entry)
+        finally:
+            self._record_sent()
+
+    def _deliver_and_release(self, entry: OutboxEntry) -> None:
+        try:
+            self._deliver_entry(entry)
+        except Exception:  # never let the thread die: the rest would wait forever
+            log.exception("webhook delivery crashed", finding_id=entry.finding.finding_id)
+        finally:
+            # before the queue runs dry, so a read of the store never sees a sent alert
+            # as pending
+            if self._sent_count >= SENT_BATCH or self.outbox.queued() == 0:
+                self._record_sent()
+            self.outbox.done(entry)
 
     def _deliver_entry(self, entry: OutboxEntry) -> None:
         """Try until the entry is final or the sink halts (then it stays in the store)."""
@@ -197,7 +212,8 @@ class WebhookSink(BaseSink):
             outcome = self._post(entry.finding)
             if outcome.kind is OutcomeKind.SENT:
                 self.sent += 1
-                self._record(entry, SENT, None)
+                self._sent.setdefault(entry.attempts, []).append(entry.finding.finding_id)
+                self._sent_count += 1
                 return
             failures += 1
             if outcome.kind is OutcomeKind.RETRYABLE:
@@ -222,6 +238,19 @@ class WebhookSink(BaseSink):
         except httpx.HTTPError as exc:
             return classify_error(exc)
         return classify_response(response)
+
+    def _record_sent(self) -> None:
+        """Record the alerts sent since the last call, one batch per attempt count. A
+        crash before this sends them again (at least once)."""
+        sent, self._sent, self._sent_count = self._sent, {}, 0
+        if self._recorder is None or not sent:
+            return
+        at = self._clock.now()
+        try:
+            for attempts, finding_ids in sent.items():
+                self._recorder.record_many(finding_ids, self.name, SENT, attempts, at)
+        except Exception:
+            log.exception("recording sent alerts failed", sink=self.name)
 
     def _record(self, entry: OutboxEntry, status: str, error: str | None) -> None:
         if self._recorder is None:

@@ -88,15 +88,18 @@ class IngestQueue:
         return self._pending_spans
 
     def offer(self, records: list[SpanRecord]) -> Future[int] | None:
-        """Queue one request's spans; the future resolves to the number of spans newly
-        stored once they are committed (or fails if the store refuses them). Returns
-        None when the queue is full or closed: the caller answers "retry later"."""
+        """Queue one request's spans; the future resolves to the number of spans in the
+        request once they are committed (or fails if the store refuses them). Returns
+        None when the queue is full or closed: the caller answers "retry later". A
+        request larger than ``max_pending`` is taken when the queue is empty (the body
+        size limit bounds it), so it is never refused forever."""
         future: Future[int] = Future()
         if not records:
             future.set_result(0)
             return future
         with self._cond:
-            if self._closed or self._pending_spans + len(records) > self.max_pending:
+            pending = self._pending_spans
+            if self._closed or (pending and pending + len(records) > self.max_pending):
                 return None
             self._queue.append(_Pending(records, future))
             self._pending_spans += len(records)

@@ -9,8 +9,10 @@ the monitors' ``end_run`` (through ``end_run``) and marks the row ``completed`` 
 ``errored`` when the root span's status is ERROR). Spans that arrive for an ended run
 open it again.
 
-``observe`` is called on the ingest writer thread after each commit; the sweeper is its
-own thread, because ``end_run`` waits for the monitor engine.
+``observe`` is called on the ingest writer thread after each commit and only notes
+things in memory; the sweeper thread writes the rows (new runs, then ended runs, each
+group in one statement) and ends runs (several at once: ``end_run`` waits for the
+monitor engine, and a busy collector ends hundreds of runs a second).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -32,7 +35,7 @@ log = get_logger(__name__)
 
 
 class RunStore(Protocol):
-    def upsert_run(self, info: RunInfo) -> None: ...
+    def upsert_runs(self, infos: Sequence[RunInfo]) -> None: ...
 
 
 @dataclass(slots=True)
@@ -55,6 +58,7 @@ class RunTracker:
         idle_timeout_s: float = 30.0,
         root_grace_s: float = 2.0,
         sweep_every_s: float = 0.25,
+        concurrent_ends: int = 8,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._store = store
@@ -65,6 +69,8 @@ class RunTracker:
         self._clock = clock
         self._lock = threading.Lock()
         self._open: dict[str, _OpenRun] = {}
+        self._created: list[RunInfo] = []
+        self._concurrent_ends = concurrent_ends
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sweep_loop, name="driftwatch-runs",
                                         daemon=True)
@@ -79,10 +85,10 @@ class RunTracker:
             return len(self._open)
 
     def observe(self, records: Sequence[SpanRecord]) -> None:
-        """Note committed spans: new runs get a ``running`` row (one statement each)."""
+        """Note committed spans (new runs get a ``running`` row at the next sweep)."""
         now = time.monotonic()
-        created: list[RunInfo] = []
         with self._lock:
+            created = self._created
             for record in records:
                 run = self._open.get(record.run_id)
                 if run is None:
@@ -100,13 +106,12 @@ class RunTracker:
                     if record.status_code == "ERROR":
                         run.info = replace(run.info, status=RunStatus.ERRORED,
                                            error=record.status_message or "root span error")
-        for info in created:
-            self._upsert(info)
 
     def sweep(self, now: float | None = None) -> list[str]:
-        """End the runs that are due; returns their ids."""
+        """Write new runs' rows, end the runs that are due; returns the ended ids."""
         now = time.monotonic() if now is None else now
         with self._lock:
+            created, self._created = self._created, []
             due = [
                 run_id
                 for run_id, run in self._open.items()
@@ -114,8 +119,8 @@ class RunTracker:
                                            else self.idle_timeout_s)
             ]
             ending = [(run_id, self._open.pop(run_id)) for run_id in due]
-        for run_id, run in ending:
-            self._finish(run_id, run)
+        self._upsert(created)
+        self._finish(ending)
         return due
 
     def close(self) -> None:
@@ -124,28 +129,45 @@ class RunTracker:
         if self._thread.is_alive():
             self._thread.join()
         with self._lock:
+            created, self._created = self._created, []
             ending = list(self._open.items())
             self._open.clear()
-        for run_id, run in ending:
-            self._finish(run_id, run)
+        self._upsert(created)
+        self._finish(ending)
 
-    def _finish(self, run_id: str, run: _OpenRun) -> None:
+    def _finish(self, ending: list[tuple[str, _OpenRun]]) -> None:
+        if not ending:
+            return
+        if len(ending) == 1:
+            self._end_one(ending[0][0])
+        else:
+            workers = min(self._concurrent_ends, len(ending))
+            with ThreadPoolExecutor(workers, thread_name_prefix="driftwatch-end-run") as pool:
+                list(pool.map(self._end_one, [run_id for run_id, _ in ending]))
+        ended_at = self._clock.now()
+        rows = []
+        for _, run in ending:
+            status = (RunStatus.ERRORED if run.info.status is RunStatus.ERRORED
+                      else RunStatus.COMPLETED)
+            attributes = {**run.info.attributes, "spans": run.spans}
+            rows.append(replace(run.info, status=status, ended_at=ended_at,
+                                attributes=attributes))
+        self._upsert(rows)
+        self.ended += len(ending)
+
+    def _end_one(self, run_id: str) -> None:
         try:
             self._end_run(run_id)
         except Exception:
             log.exception("end_run failed", run_id=run_id)
-        status = RunStatus.ERRORED if run.info.status is RunStatus.ERRORED else (
-            RunStatus.COMPLETED)
-        attributes = {**run.info.attributes, "spans": run.spans}
-        self._upsert(replace(run.info, status=status, ended_at=self._clock.now(),
-                             attributes=attributes))
-        self.ended += 1
 
-    def _upsert(self, info: RunInfo) -> None:
+    def _upsert(self, infos: list[RunInfo]) -> None:
+        if not infos:
+            return
         try:
-            self._store.upsert_run(info)
+            self._store.upsert_runs(infos)
         except Exception:
-            log.exception("runs row not written", run_id=info.run_id)
+            log.exception("runs rows not written", runs=len(infos))
 
     def _sweep_loop(self) -> None:
         while not self._stop.wait(self._sweep_every_s):

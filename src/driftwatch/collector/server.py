@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import ipaddress
 import os
+import signal
 from collections.abc import Callable
 
 from driftwatch.collector.info import CollectorInfo, remove_info, write_info
@@ -46,16 +47,25 @@ def serve(config: CollectorConfig, *,
     import uvicorn
 
     collector = Collector(config)
+    # uvicorn re-raises the signal that stopped it once it has shut down: SIGINT as
+    # KeyboardInterrupt, SIGTERM through this handler, so both end in the cleanup below
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         server = uvicorn.Server(uvicorn.Config(
             collector.app, host=config.host, port=config.port, log_level="warning",
             access_log=False, lifespan="off", timeout_graceful_shutdown=3,
             limit_concurrency=512, server_header=False, date_header=False,
         ))
-        asyncio.run(_run(server, collector, on_ready))
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_run(server, collector, on_ready))
     finally:
+        signal.signal(signal.SIGTERM, previous)
         remove_info(config.db)
         collector.close()
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 async def _run(server: object, collector: Collector,

@@ -9,6 +9,7 @@ records: the same ``MonitorEngine`` and ``default_monitors`` as in-process runs.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,32 @@ class CollectorConfig:
     limits: CollectorLimits = field(default_factory=CollectorLimits)
 
 
+class RecentSpans:
+    """The keys of the last ``capacity`` spans handed to the monitors, so a client's
+    retry (stored once by the store) is not monitored twice either. Bounded: a retry
+    later than ``capacity`` spans, or across a restart, is monitored again. Writer
+    thread only."""
+
+    def __init__(self, capacity: int = 262_144) -> None:
+        self._capacity = capacity
+        self._keys: set[int] = set()
+        self._order: deque[int] = deque()
+
+    def fresh(self, records: Sequence[SpanRecord]) -> list[SpanRecord]:
+        out: list[SpanRecord] = []
+        keys, order = self._keys, self._order
+        for record in records:
+            key = hash((record.trace_id, record.span_id))
+            if key in keys:
+                continue
+            keys.add(key)
+            order.append(key)
+            out.append(record)
+        while len(order) > self._capacity:
+            keys.discard(order.popleft())
+        return out
+
+
 class Collector:
     """Owns the store (the one writer of the DuckDB file) and everything that writes to
     it. ``monitors`` and ``sinks`` replace the defaults (tests, benchmarks); the stream
@@ -78,8 +105,10 @@ class Collector:
                 *extra_sinks,
                 self.broadcast,
             ]
+            # Bigger micro-batches than in-process runs: one rule-pack query per batch is
+            # the monitors' main cost, and a collector's backlog comes in large bursts.
             self.engine = MonitorEngine(monitors, store=self.store, sinks=sinks, ids=ids,
-                                        clock=clock, close_components=True)
+                                        clock=clock, close_components=True, max_batch=4096)
             self.runs = RunTracker(self.store, self._end_run,
                                    idle_timeout_s=config.idle_timeout_s,
                                    root_grace_s=config.root_grace_s, clock=clock)
@@ -93,12 +122,15 @@ class Collector:
                           lambda: self.engine.records_seen, lambda: self.broadcast.subscribers)
         self.app = CollectorApp(self.ingest, metrics=self.metrics, broadcast=self.broadcast,
                                 query=self._query, token=config.token, limits=config.limits)
+        self._recent = RecentSpans()
         self.runs.start()
         self._closed = False
 
     def _committed(self, records: list[SpanRecord]) -> None:
-        self.runs.observe(records)
-        self.engine.submit_many(records)
+        fresh = self._recent.fresh(records)
+        if fresh:
+            self.runs.observe(fresh)
+            self.engine.submit_many(fresh)
 
     def _end_run(self, run_id: str) -> object:
         return self.engine.end_run(run_id, timeout_s=60.0)

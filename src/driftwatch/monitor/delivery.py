@@ -83,21 +83,35 @@ class FindingDelivery:
     ) -> None:
         accepts = getattr(sink, "accepts", None)
         sent_at = self._clock.now()
+        status = "failed" if error else "sent"
+        rows = [
+            (
+                f"{item.finding_id}:{sink.name}",
+                item.finding_id,
+                sink.name,
+                status,
+                1,
+                sent_at,
+                error,
+            )
+            for item in findings
+            if not callable(accepts) or accepts(item)
+        ]
+        if not rows:
+            return
+        # a single-row upsert costs milliseconds in DuckDB: one batch when the store can
+        batch = getattr(self.store, "record_alerts", None)
         try:
-            for item in findings:
-                if callable(accepts) and not accepts(item):
-                    continue
-                self.store.record_alert(  # type: ignore[union-attr]
-                    alert_id=f"{item.finding_id}:{sink.name}",
-                    finding_id=item.finding_id,
-                    sink=sink.name,
-                    status="failed" if error else "sent",
-                    attempts=1,
-                    sent_at=sent_at,
-                    error=error,
-                )
+            if callable(batch):
+                batch(rows)
+                return
+            for row in rows:
+                self.store.record_alert(**dict(zip(_ALERT_COLUMNS, row, strict=True)))  # type: ignore[union-attr]
         except Exception:
             log.exception("recording alerts failed", sink=sink.name)
+
+
+_ALERT_COLUMNS = ("alert_id", "finding_id", "sink", "status", "attempts", "sent_at", "error")
 
 
 def _records_own_alerts(sink: FindingSink) -> bool:

@@ -83,6 +83,21 @@ ON CONFLICT (run_id) DO UPDATE SET
     error = excluded.error,
     attributes = excluded.attributes
 """
+_RUN_UPDATE: Final = _UPSERT_RUN[_UPSERT_RUN.index("ON CONFLICT"):]
+_UPSERT_RUNS: Final = f"""
+INSERT INTO runs_t (run_id, batch_id, trace_id, scenario_id, variant, model, seed, status,
+                    turns, started_at, ended_at, error, attributes)
+SELECT run_id, batch_id, trace_id, scenario_id, variant, model, seed, status, turns,
+       started_at, ended_at, error, CAST(attributes AS JSON)
+FROM _run_batch
+{_RUN_UPDATE}"""
+_RUN_SCHEMA: Final = pa.schema([
+    ("run_id", pa.string()), ("batch_id", pa.string()), ("trace_id", pa.string()),
+    ("scenario_id", pa.string()), ("variant", pa.string()), ("model", pa.string()),
+    ("seed", pa.int64()), ("status", pa.string()), ("turns", pa.int32()),
+    ("started_at", pa.timestamp("us", tz="UTC")), ("ended_at", pa.timestamp("us", tz="UTC")),
+    ("error", pa.string()), ("attributes", pa.string()),
+])
 _UPSERT_BATCH: Final = """
 INSERT INTO batches_t (batch_id, name, status, started_at, ended_at, config)
 VALUES (?, ?, ?, ?, ?, CAST(? AS JSON))
@@ -257,6 +272,32 @@ class Store:
                 to_json(info.attributes),
             ],
         )
+
+    def upsert_runs(self, infos: Sequence[RunInfo]) -> None:
+        """:meth:`upsert_run` for many runs in one Arrow statement (the collector sees
+        hundreds of runs a second). When a run id repeats, the last info wins."""
+        latest = list({info.run_id: info for info in infos}.values())
+        if not latest:
+            return
+        table = pa.Table.from_pydict(
+            {
+                "run_id": [i.run_id for i in latest],
+                "batch_id": [i.batch_id for i in latest],
+                "trace_id": [i.trace_id for i in latest],
+                "scenario_id": [i.scenario_id for i in latest],
+                "variant": [i.variant for i in latest],
+                "model": [i.model for i in latest],
+                "seed": [i.seed for i in latest],
+                "status": [RunStatus(i.status).value for i in latest],
+                "turns": [i.turns for i in latest],
+                "started_at": [i.started_at for i in latest],
+                "ended_at": [i.ended_at for i in latest],
+                "error": [i.error for i in latest],
+                "attributes": [to_json(i.attributes) for i in latest],
+            },
+            schema=_RUN_SCHEMA,
+        )
+        self._insert_arrow("_run_batch", table, _UPSERT_RUNS)
 
     def upsert_batch(
         self,

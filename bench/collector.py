@@ -1,0 +1,322 @@
+"""Collector benchmark: ``driftwatch serve`` over HTTP with monitors on.
+
+Starts ``driftwatch serve`` (a separate process; all built-in rule packs plus a small
+unscoped pack with one rule the load violates) and drives it from this process with
+pre-encoded 512-span protobuf requests over keep-alive connections:
+
+  1. throughput: ``--connections`` senders as fast as the collector acknowledges, for
+     ``--seconds``; spans/s acknowledged (= committed to DuckDB and queued for the
+     monitors) and spans/s end to end (until the monitors have evaluated every span);
+  2. alert latency: one request every 512/``--rate`` s (default 5,000 spans/s), each
+     with one violating span in a fresh run; latency from the moment the request is sent
+     to the moment its alert line appears in the collector's JSONL sink (so it includes
+     upload and decoding: an upper bound on receipt → sink); p50/p99;
+  3. peak RSS of the collector (VmHWM).
+
+Prints a machine-speed reference (a fixed pure-Python loop) so numbers from a loaded
+shared machine can be compared.
+
+    PYTHONPATH=src python bench/collector.py
+    PYTHONPATH=src python bench/collector.py --seconds 10 --connections 2 --rate 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import timeit
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from driftwatch.collector.info import info_path
+from driftwatch.monitor import builtin_pack_paths
+
+SPANS_PER_REQUEST = 512
+RUNS_PER_REQUEST = 8
+T0 = 1_767_225_600_000_000_000
+# JSON, as our own tools return. A plain-text result ("total 0") makes the built-in
+# packs' combined predicate query fail (a `tool_result->>` is evaluated before its
+# `json_valid` guard) and the rule-pack monitor fall back to one query per rule:
+# --text-results measures that case.
+RESULT = json.dumps({"stdout": "total 0", "exit_code": 0})
+BENCH_PACK = """\
+pack: bench-policy
+description: Unscoped rule for the benchmark load.
+rules:
+  - id: bench-recursive-delete
+    severity: high
+    description: rm -rf in a shell command.
+    when: >-
+      operation = 'execute_tool' AND tool_name = 'shell'
+      AND regexp_matches(coalesce(tool_arguments->>'command', ''), 'rm\\s+-rf')
+    message: "recursive delete at turn {turn}"
+"""
+
+
+def _set(span: object, key: str, value: object) -> None:
+    attribute = span.attributes.add(key=key)  # type: ignore[attr-defined]
+    if isinstance(value, int):
+        attribute.value.int_value = value
+    else:
+        attribute.value.string_value = str(value)
+
+
+def _trace_prefix(number: int) -> bytes:
+    return b"\xfe\xed" + number.to_bytes(6, "big")
+
+
+def _conversation_prefix(number: int) -> bytes:
+    return f"bench-{number:08d}-".encode()
+
+
+def encode_request(number: int, *, violation: bool = False) -> tuple[bytes, str | None]:
+    """512 spans in 8 runs (a chat span then a tool span per turn); optionally one
+    violating tool call. Returns the body and the violating span's id. Trace ids and
+    conversation ids embed ``number`` at fixed width, so :func:`renumber` can make new
+    unique requests from one encoded template."""
+    request = ExportTraceServiceRequest()
+    resource_spans = request.resource_spans.add()
+    _set(resource_spans.resource, "service.name", "bench-agent")
+    spans = resource_spans.scope_spans.add().spans
+    per_run = SPANS_PER_REQUEST // RUNS_PER_REQUEST
+    violating: str | None = None
+    for run in range(RUNS_PER_REQUEST):
+        trace = _trace_prefix(number) + (run + 1).to_bytes(8, "big")
+        conversation = _conversation_prefix(number).decode() + str(run)
+        for index in range(per_run):
+            span_id = (index + 1).to_bytes(8, "big")
+            turn = index // 2 + 1
+            start = T0 + index * 10**6
+            span = spans.add(trace_id=trace, span_id=span_id, start_time_unix_nano=start,
+                             end_time_unix_nano=start + 500_000,
+                             parent_span_id=(10**6).to_bytes(8, "big"))
+            _set(span, "gen_ai.conversation.id", conversation)
+            _set(span, "driftwatch.turn", turn)
+            if index % 2 == 0:
+                span.name = "chat gpt-4o"
+                span.kind = 3
+                _set(span, "gen_ai.operation.name", "chat")
+                _set(span, "gen_ai.request.model", "gpt-4o")
+                _set(span, "gen_ai.provider.name", "openai")
+                _set(span, "gen_ai.usage.input_tokens", 900 + index)
+                _set(span, "gen_ai.usage.output_tokens", 40)
+                _set(span, "gen_ai.output.messages", json.dumps(
+                    [{"role": "assistant", "content": f"Listing the files for step {turn}."}]))
+            else:
+                command = f"ls -la /srv/data/{turn}"
+                if violation and run == 0 and index == per_run - 1:
+                    command = "rm -rf /srv/data"
+                    violating = span_id.hex()
+                span.name = "execute_tool shell"
+                _set(span, "gen_ai.operation.name", "execute_tool")
+                _set(span, "gen_ai.tool.name", "shell")
+                _set(span, "gen_ai.tool.call.id", f"call_{index}")
+                _set(span, "gen_ai.tool.call.arguments", json.dumps({"command": command}))
+                _set(span, "gen_ai.tool.call.result", RESULT)
+    return request.SerializeToString(), violating
+
+
+def renumber(template: bytes, number: int) -> bytes:
+    """The request ``encode_request(0)`` would be as ``encode_request(number)``: same
+    length, so a byte replacement is enough (and costs microseconds, not an encode)."""
+    return template.replace(_trace_prefix(0), _trace_prefix(number)).replace(
+        _conversation_prefix(0), _conversation_prefix(number))
+
+
+class Collector:
+    def __init__(self, workdir: Path, *, builtin_packs: bool = True) -> None:
+        pack = workdir / "bench-policy.yaml"
+        pack.write_text(BENCH_PACK)
+        self.db = workdir / "bench.duckdb"
+        self.alerts = workdir / "alerts.jsonl"
+        packs = [arg for path in builtin_pack_paths() for arg in ("--pack", str(path))
+                 if builtin_packs]
+        command = [sys.executable, "-m", "driftwatch", "serve", "--port", "0", "--db",
+                   str(self.db), "--quiet", "--jsonl", str(self.alerts), "--idle-timeout",
+                   "5", "--pack", str(pack), *packs]
+        self.process = subprocess.Popen(command)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                info = json.loads(info_path(self.db).read_text())
+                if info["pid"] == self.process.pid:
+                    self.url = info["url"]
+                    return
+            except (OSError, ValueError, KeyError):
+                pass
+            if self.process.poll() is not None:
+                raise SystemExit("driftwatch serve exited")
+            time.sleep(0.05)
+        raise SystemExit("driftwatch serve did not start")
+
+    def metric(self, name: str) -> float:
+        with urllib.request.urlopen(f"{self.url}/metrics") as response:
+            for line in response.read().decode().splitlines():
+                if line.startswith(name + " "):
+                    return float(line.split()[1])
+        return 0.0
+
+    def peak_rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGINT)
+        self.process.wait(timeout=120)
+
+
+def post(connection: http.client.HTTPConnection, body: bytes) -> int:
+    connection.request("POST", "/v1/traces", body=body,
+                       headers={"content-type": "application/x-protobuf"})
+    response = connection.getresponse()
+    response.read()
+    return response.status
+
+
+def throughput(collector: Collector, template: bytes, seconds: float,
+               connections: int) -> tuple[float, float, int]:
+    host = urlsplit(collector.url)
+    acked = [0] * connections
+    refused = [0] * connections
+    stop = time.monotonic() + seconds
+
+    def sender(slot: int) -> None:
+        connection = http.client.HTTPConnection(host.hostname, host.port, timeout=60)
+        n = slot + 1
+        while time.monotonic() < stop:
+            status = post(connection, renumber(template, n))
+            if status == 200:
+                acked[slot] += SPANS_PER_REQUEST
+            elif status == 503:
+                refused[slot] += 1
+                time.sleep(0.05)
+            n += connections
+        connection.close()
+
+    before = collector.metric("driftwatch_monitor_records")
+    started = time.monotonic()
+    threads = [threading.Thread(target=sender, args=(slot,)) for slot in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    acked_s = time.monotonic() - started
+    total = sum(acked)
+    while collector.metric("driftwatch_monitor_records") - before < total:
+        time.sleep(0.05)
+    end_to_end_s = time.monotonic() - started
+    return total / acked_s, total / end_to_end_s, sum(refused)
+
+
+def alert_latency(collector: Collector, rate: float, requests: int,
+                  first: int) -> list[float]:
+    bodies = [encode_request(first + n, violation=True) for n in range(requests)]
+    sent_at: dict[str, float] = {}
+    latencies: list[float] = []
+    done = threading.Event()
+
+    def tail() -> None:
+        offset = collector.alerts.stat().st_size if collector.alerts.exists() else 0
+        buffer = b""
+        while not done.is_set() or len(latencies) < len(sent_at):
+            if collector.alerts.exists():
+                with collector.alerts.open("rb") as handle:
+                    handle.seek(offset)
+                    chunk = handle.read()
+                seen = time.monotonic()
+                offset += len(chunk)
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    finding = json.loads(line)
+                    key = f"{finding['run_id']}:{finding['span_id']}"
+                    if key in sent_at:
+                        latencies.append(seen - sent_at[key])
+            if done.is_set() and time.monotonic() > deadline:
+                return
+            time.sleep(0.002)
+
+    deadline = float("inf")
+    tailer = threading.Thread(target=tail)
+    tailer.start()
+    host = urlsplit(collector.url)
+    connection = http.client.HTTPConnection(host.hostname, host.port, timeout=60)
+    interval = SPANS_PER_REQUEST / rate
+    next_at = time.monotonic()
+    for n, (body, span_id) in enumerate(bodies):
+        now = time.monotonic()
+        if now < next_at:
+            time.sleep(next_at - now)
+        sent_at[f"{_conversation_prefix(first + n).decode()}0:{span_id}"] = time.monotonic()
+        post(connection, body)
+        next_at += interval
+    connection.close()
+    deadline = time.monotonic() + 30
+    done.set()
+    tailer.join()
+    return sorted(latencies)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--rate", type=float, default=5000.0, help="spans/s for latency")
+    parser.add_argument("--latency-requests", type=int, default=100)
+    parser.add_argument("--no-builtin-packs", action="store_true",
+                        help="only the benchmark's one-rule pack (the other monitors stay on)")
+    parser.add_argument("--text-results", action="store_true",
+                        help="plain-text tool results (the rule packs' slow path)")
+    args = parser.parse_args()
+    if args.text_results:
+        global RESULT  # noqa: PLW0603 - a benchmark switch
+        RESULT = "total 0"
+
+    reference_ms = min(timeit.repeat("sum(range(1000))", number=1000, repeat=5))
+    print(f"machine reference: sum(range(1000)) x1000 = {reference_ms * 1e3:.1f} ms "
+          f"(an idle modern core: ~10 ms); cores: {os.cpu_count()}")
+    template = encode_request(0)[0]
+    assert renumber(template, 7) == encode_request(7)[0]
+    print(f"request: {SPANS_PER_REQUEST} spans, {len(template) / 1024:.0f} KiB protobuf")
+    with tempfile.TemporaryDirectory() as tmp:
+        collector = Collector(Path(tmp), builtin_packs=not args.no_builtin_packs)
+        try:
+            post_warmup = http.client.HTTPConnection(urlsplit(collector.url).hostname,
+                                                     urlsplit(collector.url).port)
+            post(post_warmup, renumber(template, 10**7))
+            post_warmup.close()
+            acked, end_to_end, refused = throughput(collector, template, args.seconds,
+                                                    args.connections)
+            print(f"throughput ({args.connections} connections, {args.seconds:.0f} s): "
+                  f"{acked:,.0f} spans/s acknowledged, {end_to_end:,.0f} spans/s end to end "
+                  f"(monitors done); 503 answers: {refused}")
+            latencies = alert_latency(collector, args.rate, args.latency_requests, 10**6)
+            if latencies:
+                p50 = statistics.median(latencies) * 1e3
+                p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] * 1e3
+                print(f"alert latency at {args.rate:,.0f} spans/s (send → JSONL sink, "
+                      f"{len(latencies)}/{args.latency_requests} alerts): p50 {p50:.0f} ms, "
+                      f"p99 {p99:.0f} ms, max {latencies[-1] * 1e3:.0f} ms")
+            else:
+                print("alert latency: no alert arrived")
+            print(f"collector peak RSS: {collector.peak_rss_mb():.0f} MB")
+        finally:
+            collector.stop()
+
+
+if __name__ == "__main__":
+    main()
