@@ -9,7 +9,8 @@ DuckDB, and prints:
 - harness overhead per turn: a worker's wall time per run divided by its turns
   (median, p90), i.e. everything driftwatch does per turn (agent loop, litellm's
   simulated path, tracing, monitors) since the simulated model itself costs ~nothing;
-- the driver's share: time spent writing finished cells (the single writer) vs waiting.
+- CPU seconds of the workers and of the driver (the single writer), per turn, and the
+  wall time they imply on an idle machine (the machine this runs on is often shared).
 
     python bench/batch.py                    # 1,024 runs × 50 turns, 2 processes
     python bench/batch.py --seeds 4 --turns 20 --processes 2
@@ -67,9 +68,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder, Store(Path(folder) / "bench.duckdb") as store:
         batch_id = start_batch(store, config, scenarios, cells, source=None)
         executor = LocalExecutor(concurrency=args.processes, processes=args.processes)
-        started = time.perf_counter()
+        started, cpu_before = time.perf_counter(), os.times()
         outcome = run_batch(store, batch_id, config, scenarios, executor, progress=_Timer())
-        wall = time.perf_counter() - started
+        wall, cpu_after = time.perf_counter() - started, os.times()
         rows = store.query(
             "SELECT c.wall_time_s, r.turns FROM batch_cells c JOIN runs r USING (run_id) "
             "WHERE r.turns > 0").rows
@@ -89,6 +90,18 @@ def main() -> None:
     print(f"run wall in a worker: median {statistics.median(run_s):.2f}s; "
           f"ideal batch wall at that pace: {sum(run_s) / args.processes:.0f}s "
           f"(ratio actual/ideal {wall / (sum(run_s) / args.processes):.2f})")
+    # CPU of the driver (the single writer) and of the reaped worker processes: what the
+    # batch costs regardless of what else the machine is doing.
+    driver_cpu = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
+    worker_cpu = ((cpu_after.children_user + cpu_after.children_system)
+                  - (cpu_before.children_user + cpu_before.children_system))
+    total_cpu = driver_cpu + worker_cpu
+    print(f"cpu: workers {worker_cpu:.0f}s, driver {driver_cpu:.0f}s; "
+          f"{1000 * total_cpu / turns:.1f} ms CPU per turn in all "
+          f"({1000 * worker_cpu / turns:.1f} in workers, {1000 * driver_cpu / turns:.1f} writing)")
+    print(f"projected wall on an idle {args.processes}-core machine: "
+          f"{total_cpu / args.processes:.0f}s; for 1,000 runs × 50 turns: "
+          f"{total_cpu / turns * 50_000 / args.processes / 60:.1f} min")
     print(f"load after: {os.getloadavg()[0]:.1f}")
 
 

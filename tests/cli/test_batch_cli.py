@@ -69,6 +69,10 @@ def test_no_regression_exits_0(gate_db: tuple[Path, Path, Path]) -> None:
                                  "batch-base", "--fail-on", "regression", "-q"])
     assert result.exit_code == 0, result.output
     assert "completed" in result.stdout
+    report = next(line for line in result.stdout.splitlines() if line.startswith("report: "))
+    html = Path(report.removeprefix("report: "))
+    assert html.parent == db.parent
+    assert html.read_text().lstrip().lower().startswith("<!doctype html>")
 
 
 def test_export_writes_hive_partitions_duckdb_reads_back_and_is_idempotent(
@@ -103,9 +107,10 @@ def test_process_executor_runs_the_batch(tmp_path: Path) -> None:
     config = _config(tmp_path, "procs", DATA / "tiny-scenario.yaml", seeds=2)
     db = tmp_path / "p.duckdb"
     result = runner.invoke(app, ["batch", str(config), "--db", str(db), "--processes", "1",
-                                 "-q"])
+                                 "-q", "--no-report"])
     assert result.exit_code == 0, result.output
     assert "runs: 2/2  completed 2" in result.stdout
+    assert "report: " not in result.stdout
     with Store(db, read_only=True) as store:
         assert store.query("select count(*) from runs where status = 'completed'").scalar() == 2
 
