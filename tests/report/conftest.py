@@ -54,19 +54,32 @@ def store() -> Iterator[Store]:
 
 @pytest.fixture(scope="session")
 def simulated_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two batches of real simulated runs: 2 scenarios × 2 variants × drifter × 3 seeds ×
-    15 turns each (``nightly-2`` with other seeds than ``nightly-1``)."""
+    """Batch ``nightly-1``: real simulated runs, 2 scenarios × 2 variants × drifter × 3
+    seeds × 15 turns. Batch ``nightly-0``, its baseline: a copy of its runs and findings
+    under new ids (no spans; a comparison reads only runs and findings)."""
+    from dataclasses import replace
+
     from driftwatch.batch import run_scenario
 
     path = tmp_path_factory.mktemp("report") / "batches.duckdb"
-    for batch_id, seeds in (("nightly-1", (1, 2, 3)), ("nightly-2", (4, 5, 6))):
-        with Store(path) as writer:
-            writer.upsert_batch(batch_id, batch_id, "running", T0)
-        for scenario in ("oversight-config", "support-policy"):
-            for variant in ("control", "pressure"):
-                for seed in seeds:
-                    run_scenario(scenario, model="simulated/drifter", variant=variant,
-                                 seed=seed, turns=15, db_path=path, batch_id=batch_id)
-        with Store(path) as writer:
-            writer.upsert_batch(batch_id, batch_id, "completed", T0, T0)
+    summaries = [
+        run_scenario(scenario, model="simulated/drifter", variant=variant, seed=seed,
+                     turns=15, db_path=path, batch_id="nightly-1")
+        for scenario in ("oversight-config", "support-policy")
+        for variant in ("control", "pressure")
+        for seed in (1, 2, 3)
+    ]
+    with Store(path) as store:
+        store.upsert_batch("nightly-1", "nightly-1", "completed", T0, T0)
+        store.upsert_batch("nightly-0", "nightly-0", "completed", T0, T0)
+        for summary in summaries:
+            copy = f"{summary.run_id}-baseline"
+            store.upsert_run(RunInfo(
+                run_id=copy, trace_id=None, scenario_id=summary.scenario_id,
+                variant=summary.variant, model=summary.model, seed=summary.seed,
+                status=summary.status, started_at=T0, batch_id="nightly-0",
+                turns=summary.turns, ended_at=T0))
+            store.write_findings([replace(finding, finding_id=f"{finding.finding_id}-b",
+                                          run_id=copy, trace_id=None, span_id=None)
+                                  for finding in summary.findings])
     return path

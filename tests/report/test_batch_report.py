@@ -13,13 +13,13 @@ from driftwatch.cli import app
 from driftwatch.report.batch import BatchReport, build_batch_report
 from driftwatch.store import Store
 
-pytestmark = pytest.mark.slow  # builds 24 simulated runs once per session
+pytestmark = pytest.mark.slow  # builds 12 simulated runs once per session
 
 
 @pytest.fixture(scope="module")
 def report(simulated_store: Path) -> BatchReport:
     with Store(simulated_store, read_only=True) as store:
-        return build_batch_report(store, "nightly-2", baseline_id="nightly-1", max_runs=2)
+        return build_batch_report(store, "nightly-1", baseline_id="nightly-0", max_runs=2)
 
 
 def test_one_section_per_scenario_and_model_with_its_variants(report: BatchReport) -> None:
@@ -38,11 +38,11 @@ def test_sections_agree_with_the_violations_view(report: BatchReport,
     with Store(simulated_store, read_only=True) as store:
         violating = dict(store.query(
             "select r.scenario_id || '/' || r.variant, count(distinct v.run_id) "
-            "from runs r join violations v using (run_id) where r.batch_id = 'nightly-2' "
+            "from runs r join violations v using (run_id) where r.batch_id = 'nightly-1' "
             "group by all").rows)
         rules = dict(store.query(
             "select f.rule_id, count(*) from findings f join runs r using (run_id) "
-            "where r.batch_id = 'nightly-2' and r.scenario_id = 'support-policy' "
+            "where r.batch_id = 'nightly-1' and r.scenario_id = 'support-policy' "
             "group by all").rows)
     for group in report.groups:
         assert group.violating == violating.get(f"{group.scenario_id}/{group.variant}", 0)
@@ -78,9 +78,9 @@ def test_page_has_every_section(report: BatchReport) -> None:
 
 def test_markdown_summary(report: BatchReport) -> None:
     text = report.to_markdown()
-    assert text.startswith("# driftwatch report: batch `nightly-2`\n")
+    assert text.startswith("# driftwatch report: batch `nightly-1`\n")
     for heading in ("## Groups", "## Pressure vs control",
-                    "## `nightly-2` vs baseline `nightly-1`: "):
+                    "## `nightly-1` vs baseline `nightly-0`: "):
         assert heading in text
     groups = text.split("## Groups")[1].split("##")[0]
     assert len([line for line in groups.splitlines() if line.startswith("| ")]) == 1 + 4
@@ -90,10 +90,10 @@ def test_markdown_summary(report: BatchReport) -> None:
 def test_report_command_writes_html_and_markdown(simulated_store: Path, tmp_path: Path) -> None:
     out = tmp_path / "out" / "page.html"
     result = CliRunner().invoke(app, [
-        "report", "nightly-2", "--baseline", "nightly-1", "--db", str(simulated_store),
+        "report", "nightly-1", "--baseline", "nightly-0", "--db", str(simulated_store),
         "--out", str(out), "--markdown", "-"])
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("# driftwatch report: batch `nightly-2`")
+    assert result.stdout.startswith("# driftwatch report: batch `nightly-1`")
     assert f"wrote {out}" in result.stderr
     assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     assert not list(out.parent.glob(".*.tmp"))
@@ -102,19 +102,19 @@ def test_report_command_writes_html_and_markdown(simulated_store: Path, tmp_path
 def test_report_command_default_file_name(simulated_store: Path, tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(app, ["report", "nightly-1", "--db", str(simulated_store),
+    result = CliRunner().invoke(app, ["report", "nightly-0", "--db", str(simulated_store),
                                       "--markdown", "summary.md"])
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "report-nightly-1.html").exists()
+    assert (tmp_path / "report-nightly-0.html").exists()
     assert (tmp_path / "summary.md").read_text(encoding="utf-8").startswith("# driftwatch")
 
 
 @pytest.mark.parametrize(("args", "message"), [
     (["report", "nope"], "error: batch 'nope' has no finished runs in this store"),
-    (["report", "nightly-2", "--baseline", "nope"],
+    (["report", "nightly-1", "--baseline", "nope"],
      "error: batch 'nope' has no finished runs in this store"),
-    (["report", "nightly-2", "--baseline", "nightly-2"],
-     "error: batch 'nightly-2' cannot be its own baseline"),
+    (["report", "nightly-1", "--baseline", "nightly-1"],
+     "error: batch 'nightly-1' cannot be its own baseline"),
 ])
 def test_report_command_errors_are_one_line(simulated_store: Path, tmp_path: Path,
                                             args: list[str], message: str) -> None:

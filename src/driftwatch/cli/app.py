@@ -259,6 +259,11 @@ def batch(
         str | None, typer.Option("--batch-id", help="Id for the new batch (default: random).")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    report: Annotated[
+        bool,
+        typer.Option("--report/--no-report",
+                     help="Write the HTML report next to the database afterwards."),
+    ] = True,
 ) -> None:
     """Run a matrix of scenarios × variants × models × seeds into the store.
 
@@ -271,6 +276,7 @@ def batch(
             config_path=config, db=db, resume=resume, executor=executor,
             ray_address=ray_address, concurrency=concurrency, processes=processes,
             baseline=baseline, fail_on=fail_on, batch_id=batch_id, quiet=quiet,
+            report=report,
         )
     )
 

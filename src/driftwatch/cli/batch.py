@@ -45,6 +45,7 @@ def batch_command(
     fail_on: FailOn,
     batch_id: str | None,
     quiet: bool,
+    report: bool = True,
 ) -> int:
     from driftwatch.batch.config import expand_cells, load_batch_config, nightly_config
     from driftwatch.batch.runner import load_stored_batch, run_batch, start_batch
@@ -73,6 +74,8 @@ def batch_command(
                             _executor(executor, config, ray_address),
                             progress=_progress(quiet))
         _print_summary(store, outcome, path)
+        if report and outcome.tally.done:
+            _write_report(store, outcome.batch_id, baseline, path)
         if outcome.status == "interrupted":
             return EXIT_INTERRUPTED
         if baseline:
@@ -142,9 +145,25 @@ def _print_summary(store: Store, outcome: BatchOutcome, path: Path) -> None:
     for scenario, model, variant, runs, violating in rows:
         out(f"  {f'{scenario}/{variant}':<{width}}  {model:<22} {violating}/{runs} runs violated")
     out(f"database: {path}")
-    out(f"report: driftwatch report {outcome.batch_id} --db {path}")
     if outcome.status in ("interrupted", "budget_exhausted"):
         out(f"resume: driftwatch batch --resume {outcome.batch_id} --db {path}")
+
+
+def _write_report(store: Store, batch_id: str, baseline: str | None, db: Path) -> None:
+    """The batch's HTML report next to the database. A report that cannot be built is a
+    warning: the batch itself is stored and the gate still runs."""
+    from driftwatch.cli.report import default_out, write_atomically
+    from driftwatch.core.errors import DriftwatchError
+    from driftwatch.report.batch import build_batch_report
+
+    target = db.parent / default_out(batch_id).name
+    try:
+        report = build_batch_report(store, batch_id, baseline_id=baseline)
+        write_atomically(target, report.to_html())
+    except DriftwatchError as error:
+        typer.echo(f"warning: no report: {error}", err=True)
+        return
+    typer.echo(f"report: {target}")
 
 
 def _gate(store: Store, batch_id: str, baseline: str, fail_on: FailOn) -> int:

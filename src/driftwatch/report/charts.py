@@ -172,8 +172,9 @@ class FirstViolations:
 
 
 def first_violation_chart(rows: Sequence[FirstViolations], title: str) -> Markup:
-    """One strip per variant: a dot per run at its first violation turn, the median as a
-    bar and its confidence interval as a line (open-ended when not reached)."""
+    """One strip per variant: a dot at each turn where runs first violated (its area grows
+    with their number), the median as a bar and its confidence interval as a line
+    (drawn to the end of the follow-up when unbounded)."""
     lane = 34
     height = TOP + BOTTOM + lane * max(1, len(rows))
     x_max = max((row.last_turn for row in rows), default=1.0) or 1.0
@@ -187,10 +188,11 @@ def first_violation_chart(rows: Sequence[FirstViolations], title: str) -> Markup
         counts: dict[int, int] = {}
         for turn in row.turns:
             counts[turn] = counts.get(turn, 0) + 1
-            jitter = (counts[turn] - 1) * 3
+        for turn, count in sorted(counts.items()):
+            radius = min(9.0, 2.5 + 1.5 * math.sqrt(count - 1))
             parts.append(f'<circle class="dot" fill="{colour}" cx="{frame.x(turn):.1f}" '
-                         f'cy="{y + 4 + jitter:.1f}" r="3"><title>first violation at turn '
-                         f"{turn}</title></circle>")
+                         f'cy="{y + 6:.1f}" r="{radius:.1f}"><title>{count} run(s) first '
+                         f"violated at turn {turn}</title></circle>")
         if row.median_low is not None:
             high = row.median_high if row.median_high is not None else row.last_turn
             parts.append(f'<line class="ci" stroke="{colour}" x1="{frame.x(row.median_low):.1f}" '

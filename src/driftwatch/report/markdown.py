@@ -60,8 +60,9 @@ def comparison_markdown(comparison: BatchComparison, *, heading_level: int = 2) 
         f" {status}",
         "",
         f"Each row is tested at α = {comparison.alpha:g} / {max(1, comparison.family_size)}"
-        f" = {comparison.level:.3g} (Bonferroni over {comparison.family_size} rows with at "
-        "least 5 runs per side); a row is worse when the one-sided log-rank or Fisher test "
+        f" = {comparison.level:.3g} (Bonferroni over {comparison.family_size} "
+        f"row{'' if comparison.family_size == 1 else 's'} with at least 5 runs per side); "
+        "a row is worse when the one-sided log-rank or Fisher test "
         "rejects at half that level.",
         "",
     ]

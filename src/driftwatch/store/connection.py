@@ -80,6 +80,9 @@ def open_connection(
         connection.execute("LOAD icu")
         connection.execute("LOAD json")
         connection.execute("SET GLOBAL TimeZone = 'UTC'")
+        # No progress bar on this (the writing) connection: DuckDB draws one on stdout for
+        # any statement over 2 s (a big insert on a loaded machine), amid our output.
+        connection.execute("SET enable_progress_bar = false")
         for name, value in (settings or {}).items():
             connection.execute(f"SET GLOBAL {name} = ?", [value])
         connection.execute("SET lock_configuration = true")
