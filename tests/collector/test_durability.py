@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from serve_process import ServeProcess
+from serve_process import ServeProcess, wait_for
 
 from driftwatch.store import Store
 
@@ -69,11 +69,11 @@ def test_kill_9_mid_stream_loses_no_acknowledged_span(tmp_path: Path) -> None:
         server = ServeProcess(db, "--idle-timeout", "1")
         sender = Sender(server.url, next_batch)
         sender.start()
-        time.sleep(rng.uniform(0.3, 2.0))  # a random point in the stream
+        assert wait_for(lambda s=sender: s.acked, timeout_s=60), "no request was acknowledged"
+        time.sleep(rng.uniform(0.0, 1.5))  # then a random point in the stream
         server.kill()
         sender.join(30)
         assert not sender.is_alive()
-        assert sender.acked, "nothing was acknowledged before the kill"
         acked += sender.acked
         next_batch = sender.batch + 1
     server = ServeProcess(db)
