@@ -209,6 +209,24 @@ def test_record_alert_upserts_by_alert_id(memory_store: Store) -> None:
     ]
 
 
+def test_record_alerts_upserts_many_rows_last_row_per_alert_id_wins(
+    memory_store: Store,
+) -> None:
+    memory_store.record_alert("a1", "f1", "webhook", "pending", 0, None)
+    memory_store.record_alerts(
+        [
+            ("a1", "f1", "webhook", "retrying", 1, None, "HTTP 503"),
+            ("a2", "f2", "console", "sent", 1, WHEN, None),
+            ("a1", "f1", "webhook", "sent", 2, WHEN, None),
+        ]
+    )
+    memory_store.record_alerts([])
+    rows = memory_store.query(
+        "SELECT alert_id, status, attempts, sent_at, error FROM alerts ORDER BY alert_id"
+    ).rows
+    assert rows == [("a1", "sent", 2, WHEN, None), ("a2", "sent", 1, WHEN, None)]
+
+
 def test_tool_calls_view_derives_call_id_json_arguments_and_result(
     memory_store: Store, tool_span: SpanFactory
 ) -> None:
