@@ -104,26 +104,32 @@ def test_otel_file_exporter_output_from_another_instrumentation(tmp_path: Path) 
     assert other[0] == "0af7651916cd43dd8448eb211c80319c"
 
 
+_SPAN = ('"traceId": "0af7651916cd43dd8448eb211c80319c", "spanId": "b7ad6b7169203331", '
+         '"name": "x", "endTimeUnixNano": "2"')
+_WHERE = "record 2: resourceSpans[0].scopeSpans[0].spans[0]: "
+
+
 @pytest.mark.parametrize(("line", "problem"), [
     ("{not json", "record 2: line: not valid JSON (Expecting property name enclosed in "
                   "double quotes)"),
+    ('{"resourceSpans": {}}', "record 2: request: resourceSpans must be a list"),
     ('{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "abc", "spanId": '
-     '"b7ad6b7169203331", "name": "x", "startTimeUnixNano": "1"}]}]}]}',
-     "record 2: resourceSpans[0].scopeSpans[0].spans[0].traceId: must be 32 hex digits"),
-    ('{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": '
-     '"0af7651916cd43dd8448eb211c80319c", "spanId": "b7ad6b7169203331", "name": "x", '
+     '"b7ad6b7169203331", "name": "x", "startTimeUnixNano": "1", "endTimeUnixNano": "2"}]}]}]}',
+     _WHERE + "traceId must be 32 hex digits, got 'abc'"),
+    ('{"resourceSpans": [{"scopeSpans": [{"spans": [{' + _SPAN + ', '
      '"startTimeUnixNano": "soon"}]}]}]}',
-     "record 2: resourceSpans[0].scopeSpans[0].spans[0].startTimeUnixNano: must be an integer"),
+     _WHERE + "startTime must be an integer, got 'soon'"),
     ('{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": '
      '"0af7651916cd43dd8448eb211c80319c", "spanId": "b7ad6b7169203331", "name": "x", '
-     '"startTimeUnixNano": "1", "attributes": [{"key": "a", "value": {"bytesValue": "AA=="}}]'
+     '"startTimeUnixNano": "1"}]}]}]}',
+     _WHERE + "endTime is missing"),
+    ('{"resourceSpans": [{"scopeSpans": [{"spans": [{' + _SPAN + ', '
+     '"startTimeUnixNano": "1", "attributes": [{"key": "a", "value": {"intValue": "many"}}]'
      '}]}]}]}',
-     "record 2: resourceSpans[0].scopeSpans[0].spans[0].attributes[0].value: unsupported "
-     "bytesValue"),
-    ('{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": '
-     '"0af7651916cd43dd8448eb211c80319c", "spanId": "b7ad6b7169203331", "name": "x", '
+     _WHERE + "intValue of 'a' must be an integer, got 'many'"),
+    ('{"resourceSpans": [{"scopeSpans": [{"spans": [{' + _SPAN + ', '
      '"startTimeUnixNano": "1", "kind": 9}]}]}]}',
-     "record 2: resourceSpans[0].scopeSpans[0].spans[0].kind: unknown value 9"),
+     _WHERE + "kind: unknown value 9"),
 ])
 def test_a_bad_otlp_line_is_named_and_nothing_is_imported(tmp_path: Path, line: str,
                                                            problem: str) -> None:
