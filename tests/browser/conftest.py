@@ -26,8 +26,10 @@ def planted_script() -> str:
     return PLANTED_SCRIPT
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Module-scoped: Playwright's sync API keeps an asyncio loop running in this thread
+    while it is open, which would break any later test that calls ``asyncio.run``."""
     if CHROMIUM is None:
         pytest.skip("chromium is not installed (apt-get install chromium; CI installs it)")
     sync_api = pytest.importorskip("playwright.sync_api",
