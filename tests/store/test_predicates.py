@@ -247,31 +247,3 @@ def test_only_evaluates_the_named_rules_and_values_and_still_reports_compile_err
     assert nothing.matches == []
     assert set(nothing.errors) == {"broken"}
     assert nothing.values == {"path": [None] * len(batch), "tool": [None] * len(batch)}
-
-
-def test_rules_failing_at_runtime_among_many_give_the_same_result_as_each_rule_alone(
-    batch: list[SpanRecord],
-) -> None:
-    rules = {f"path-{n}": f"tool_arguments->>'path' LIKE '/{'ptx'[n % 3]}%'" for n in range(9)}
-    rules["text-as-json-a"] = "tool_result->>'x' = 'y'"  # "ok" is not JSON: fails
-    rules["any-tool"] = "operation = 'execute_tool'"
-    rules["text-as-json-b"] = "tool_result->>'y' IS NOT NULL"
-    values = {"path": "tool_arguments->>'path'", "bad-value": "CAST(tool_name AS INTEGER)"}
-    with PredicateEvaluator(rules, values=values) as evaluator:
-        together = evaluator.evaluate_all(batch)
-    alone_matches: list[tuple[int, str]] = []
-    alone_errors: dict[str, str] = {}
-    for rule_id, expression in rules.items():
-        with PredicateEvaluator({rule_id: expression}) as single:
-            matches, errors = single.evaluate(batch)
-        alone_matches.extend(matches)
-        alone_errors.update(errors)
-    for value_id, expression in values.items():
-        with PredicateEvaluator({}, values={value_id: expression}) as single:
-            result = single.evaluate_all(batch)
-        assert together.values[value_id] == result.values[value_id]
-        alone_errors.update(result.errors)
-    order = list(rules)
-    assert together.matches == sorted(alone_matches, key=lambda m: (m[0], order.index(m[1])))
-    assert together.errors == alone_errors
-    assert set(together.errors) == {"text-as-json-a", "text-as-json-b", "bad-value"}

@@ -227,7 +227,10 @@ class PredicateEvaluator:
         with self._lock:
             self._connection.register(_ARROW_NAME, table)
             try:
-                matches = self._evaluate_split(selection, errors, values, len(records))
+                matches = self._evaluate_combined(selection, values, len(records))
+                if matches is None:
+                    values.clear()
+                    matches = self._evaluate_each(selection, errors, values, len(records))
             finally:
                 self._connection.register(_ARROW_NAME, _BATCH_SCHEMA.empty_table())
         for value_id in self._value_ids:  # one that did not compile: all NULL
@@ -324,49 +327,14 @@ class PredicateEvaluator:
                     ) from None
                 raise
 
-    def _evaluate_split(
-        self,
-        selection: _Selection,
-        errors: dict[str, str],
-        values: dict[str, list[Any]],
-        count: int,
-    ) -> list[tuple[int, int]]:
-        """One query for the selection; if it fails, the two halves of it, and so on down
-        to single expressions, which report their own errors. A few failing rules among
-        many (e.g. ``tool_result->>…`` on plain-text results) then cost a few queries per
-        batch, not one per rule. After a timeout, one query per expression (halving a
-        slow query would wait out the time limit at every level)."""
-        found: dict[str, list[Any]] = {}
-        try:
-            matches = self._evaluate_combined(selection, found, count)
-        except TimeoutError:
-            return self._evaluate_each(selection, errors, values, count)
-        if matches is not None:
-            values.update(found)
-            return matches
-        size = len(selection.rules) + len(selection.values)
-        if size <= 1:
-            return self._evaluate_each(selection, errors, values, count)
-        half = size // 2  # the first half of the rules-then-values list
-        rule_half = min(len(selection.rules), half)
-        value_half = half - rule_half
-        first = _Selection(selection.rules[:rule_half], selection.values[:value_half])
-        second = _Selection(selection.rules[rule_half:], selection.values[value_half:])
-        return [
-            *self._evaluate_split(first, errors, values, count),
-            *self._evaluate_split(second, errors, values, count),
-        ]
-
     def _evaluate_combined(
         self, selection: _Selection, values: dict[str, list[Any]], count: int
     ) -> list[tuple[int, int]] | None:
-        """Matches and values from one query; None if DuckDB refuses it (raises
-        :class:`TimeoutError` past the time limit)."""
         if selection.sql is None:
             selection.sql = self._combined_sql(selection)
         try:
             result = self._query(selection.sql)
-        except duckdb.Error:
+        except (duckdb.Error, TimeoutError):
             return None
         if result.num_columns != len(selection.rules) + len(selection.values) + 1:
             return None  # an expression reshaped the query; fall back to one per rule
