@@ -18,6 +18,11 @@ shared machine can be compared.
 
     PYTHONPATH=src python bench/collector.py
     PYTHONPATH=src python bench/collector.py --seconds 10 --connections 2 --rate 2000
+    PYTHONPATH=src python bench/collector.py --components   # where the ceiling is
+
+``--components`` measures the pipeline's stages alone, in this process, on the same
+requests: protobuf decoding, the DuckDB commit, and each monitor (the collector's
+default set and packs, micro-batches of 4,096 spans as it uses), in spans/s of one core.
 """
 
 from __future__ import annotations
@@ -271,6 +276,53 @@ def alert_latency(collector: Collector, rate: float, requests: int,
     return sorted(latencies)
 
 
+def _rate(spans: int, seconds: float) -> str:
+    return f"{spans / seconds:,.0f} spans/s"
+
+
+def components(requests: int, builtin_packs: bool) -> None:
+    """Each stage alone on ``requests`` requests (see the module docstring)."""
+    from driftwatch.monitor import default_monitors, resolve_packs
+    from driftwatch.store import Store
+    from driftwatch.tracing.otlp import records_from_otlp_protobuf
+
+    template = encode_request(0)[0]
+    bodies = [renumber(template, 10**5 + n) for n in range(requests)]
+    started = time.process_time()
+    decoded = [records_from_otlp_protobuf(body).records for body in bodies]
+    spans = sum(len(records) for records in decoded)
+    print(f"decode only (protobuf → SpanRecord): {_rate(spans, time.process_time() - started)}")
+    with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "c.duckdb") as store:
+        started = time.perf_counter()
+        for records in decoded:
+            store.write_spans(records)
+        print(f"commit only (one write_spans per request): "
+              f"{_rate(spans, time.perf_counter() - started)}")
+    with tempfile.TemporaryDirectory() as tmp:
+        pack = Path(tmp) / "bench-policy.yaml"
+        pack.write_text(BENCH_PACK)
+        names: list[str | Path] = [*(builtin_pack_paths() if builtin_packs else []), pack]
+        monitors = default_monitors(resolve_packs(names))
+    per_batch = 4096 // SPANS_PER_REQUEST
+    costs = dict.fromkeys((monitor.name for monitor in monitors), 0.0)
+    for first in range(0, len(decoded), per_batch):
+        by_run: dict[str, list[object]] = {}
+        for records in decoded[first:first + per_batch]:
+            for record in records:
+                by_run.setdefault(record.run_id, []).append(record)
+        for monitor in monitors:
+            started = time.process_time()
+            if hasattr(monitor, "observe_batch"):
+                monitor.observe_batch(by_run)
+            else:
+                for run_id, run_records in by_run.items():
+                    monitor.observe(run_id, run_records)  # type: ignore[arg-type]
+            costs[monitor.name] += time.process_time() - started
+    total = sum(costs.values())
+    detail = ", ".join(f"{name} {_rate(spans, cost)}" for name, cost in costs.items())
+    print(f"monitors only: {_rate(spans, total)} all together ({detail})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=20.0)
@@ -281,6 +333,9 @@ def main() -> None:
                         help="only the benchmark's one-rule pack (the other monitors stay on)")
     parser.add_argument("--text-results", action="store_true",
                         help="plain-text tool results (the rule packs' slow path)")
+    parser.add_argument("--components", action="store_true",
+                        help="measure decoding, commit and each monitor alone, then exit")
+    parser.add_argument("--component-requests", type=int, default=32)
     args = parser.parse_args()
     if args.text_results:
         global RESULT  # noqa: PLW0603 - a benchmark switch
@@ -292,6 +347,9 @@ def main() -> None:
     template = encode_request(0)[0]
     assert renumber(template, 7) == encode_request(7)[0]
     print(f"request: {SPANS_PER_REQUEST} spans, {len(template) / 1024:.0f} KiB protobuf")
+    if args.components:
+        components(args.component_requests, not args.no_builtin_packs)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         collector = Collector(Path(tmp), builtin_packs=not args.no_builtin_packs)
         try:

@@ -314,3 +314,56 @@ def test_packs_can_be_given_loaded_by_path_or_by_id(
     assert [pack.pack for pack in monitor.packs] == ["extra", "oversight-config", "deletes"]
     assert monitor.rule_count == 3
     monitor.close()
+
+
+def test_packs_scoped_to_scenarios_absent_from_the_batch_change_no_finding(
+    write_pack: PackWriter, make_span: SpanFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scoped = write_pack(
+        """\
+        pack: scoped
+        scenarios: [oversight-config]
+        rules:
+          - id: text-as-json
+            severity: low
+            when: tool_result->>'x' = 'y'
+          - id: scoped-delete
+            severity: high
+            when: tool_name = 'delete_file'
+        """,
+        "scoped.yaml",
+    )
+    everywhere = write_pack(
+        """\
+        pack: everywhere
+        rules:
+          - id: any-delete
+            severity: medium
+            when: tool_name = 'delete_file'
+        """,
+        "everywhere.yaml",
+    )
+
+    def batches() -> list[dict[str, list[SpanRecord]]]:
+        return [
+            {"run-2": [make_span(run_id="run-2", scenario="other", tool="delete_file",
+                                 result="plain text")]},
+            {"run-3": [make_span(run_id="run-3", scenario=None, tool="delete_file")],
+             "run-1": [make_span(tool="delete_file", result="plain text")]},
+        ]  # fmt: skip
+
+    def findings(monitor: RulePackMonitor) -> list[tuple[str, str, str]]:
+        found = [monitor.observe_batch(batch) for batch in batches()]
+        return [(f.run_id, f.rule_id, f.kind.value) for run in found for fs in run.values()
+                for f in fs]  # fmt: skip
+
+    pre_checked = findings(RulePackMonitor([scoped, everywhere]))
+    monkeypatch.setattr(RulePackMonitor, "_applicable_sql_ids", lambda self, scenarios: None)
+    assert findings(RulePackMonitor([scoped, everywhere])) == pre_checked
+    assert pre_checked == [
+        ("run-2", "any-delete", "violation"),
+        ("run-3", "any-delete", "violation"),
+        ("run-1", "scoped-delete", "violation"),
+        ("run-1", "any-delete", "violation"),
+        ("run-1", "text-as-json", "monitor_error"),
+    ]

@@ -222,3 +222,28 @@ def test_batch_columns_include_spans_columns_and_derived_ones() -> None:
     assert {"tool_arguments", "tool_result", "event_kind", "attributes", "turn"} <= set(
         BATCH_COLUMNS
     )
+
+
+def test_only_evaluates_the_named_rules_and_values_and_still_reports_compile_errors(
+    batch: list[SpanRecord],
+) -> None:
+    with PredicateEvaluator(
+        {
+            "any-tool": "operation = 'execute_tool'",
+            "text-as-json": "tool_result->>'x' = 'y'",  # fails at runtime on "ok"
+            "broken": "no_such_column = 1",
+        },
+        values={"path": "tool_arguments->>'path'", "tool": "tool_name"},
+    ) as evaluator:
+        subset = evaluator.evaluate_all(batch, only={"any-tool", "tool"})
+        full = evaluator.evaluate_all(batch)
+        nothing = evaluator.evaluate_all(batch, only=())
+    assert subset.matches == [(1, "any-tool"), (2, "any-tool"), (4, "any-tool")]
+    assert subset.values["tool"] == full.values["tool"]
+    assert subset.values["path"] == [None] * len(batch)
+    assert set(subset.errors) == {"broken"}  # text-as-json was not run
+    assert set(full.errors) == {"broken", "text-as-json"}
+    assert (1, "any-tool") in full.matches
+    assert nothing.matches == []
+    assert set(nothing.errors) == {"broken"}
+    assert nothing.values == {"path": [None] * len(batch), "tool": [None] * len(batch)}

@@ -103,6 +103,8 @@ class RulePackMonitor(BaseMonitor):
         predicates.update(self._stateful.predicates())
         self._rule_order = {rule_id: n for n, rule_id in enumerate(predicates)}
         values = self._stateful.values()
+        self._pack_scopes = self._scopes([*predicates, *values])
+        self._scoped = any(pack.scenarios is not None for pack in self.packs)
         self._predicates = (
             PredicateEvaluator(predicates, values=values) if predicates or values else None
         )
@@ -114,6 +116,32 @@ class RulePackMonitor(BaseMonitor):
             else None
         )
         self._runs: dict[str, _RunState] = {}
+
+    def _scopes(self, sql_ids: Sequence[str]) -> list[tuple[frozenset[str] | None, list[str]]]:
+        """Per pack: its scenarios (None: unscoped) and the ids of its predicates and
+        value expressions."""
+        grouped: dict[int, list[str]] = {id(pack): [] for pack in self.packs}
+        for sql_id in sql_ids:
+            owner = self._stateful.owner(sql_id)
+            pack = owner[1] if owner else self._rules[sql_id][1]
+            grouped[id(pack)].append(sql_id)
+        return [
+            (None if pack.scenarios is None else frozenset(pack.scenarios), grouped[id(pack)])
+            for pack in self.packs
+        ]
+
+    def _applicable_sql_ids(self, scenarios: set[str | None]) -> list[str] | None:
+        """The SQL ids of the packs that apply to at least one of ``scenarios`` (None:
+        all of them). A pack scoped to other scenarios can match nothing in the batch, and
+        its errors are not reported for runs outside its scope, so skipping it changes no
+        finding; it spares the query most built-in packs for external agents."""
+        if not self._scoped:
+            return None
+        applicable: list[str] = []
+        for scope, sql_ids in self._pack_scopes:
+            if scope is None or not scope.isdisjoint(scenarios):
+                applicable.extend(sql_ids)
+        return applicable
 
     @staticmethod
     def _resolve(packs: Sequence[RulePack | str | Path]) -> list[RulePack]:
@@ -170,11 +198,13 @@ class RulePackMonitor(BaseMonitor):
         results: dict[str, list[Finding]] = {run_id: [] for run_id in records_by_run}
         if self._predicates is None or not flat:
             return results
-        evaluation = self._predicates.evaluate_all(flat)
         scenarios = [
             _scenario_of(record) or self._runs[run_id].scenario_id
             for record, run_id in zip(flat, owners, strict=True)
         ]
+        present = set(scenarios)
+        present.update(self._runs[run_id].scenario_id for run_id in records_by_run)
+        evaluation = self._predicates.evaluate_all(flat, only=self._applicable_sql_ids(present))
         columns: dict[int, dict[str, Any]] = {}  # one span may match several rules
         stateful: dict[int, list[str]] = {}
         found: dict[str, list[tuple[int, int, Finding]]] = {run_id: [] for run_id in results}

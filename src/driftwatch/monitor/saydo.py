@@ -128,7 +128,7 @@ class SayDoMonitor(BaseMonitor):
                     number,
                     c.name,
                     c.arguments,
-                    frozenset(terms(f"{c.name} {c.argument_text()}")),
+                    c,
                     c.record.span_id if c.record else f"{number}:{n}:{c.canonical}",
                     c.record,
                 )

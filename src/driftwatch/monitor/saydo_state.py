@@ -3,6 +3,7 @@ used only by :mod:`driftwatch.monitor.saydo`, on one thread."""
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -12,7 +13,8 @@ from driftwatch.core import semconv as sc
 from driftwatch.core.records import Finding, SpanRecord
 from driftwatch.monitor.claims import Claim
 from driftwatch.monitor.evidence import truncate_strings, truncate_text
-from driftwatch.monitor.turns import TurnTracker
+from driftwatch.monitor.lexical import terms
+from driftwatch.monitor.turns import ToolCallView, TurnTracker
 
 __all__ = [
     "INTERVIEW_CHANGED_PATHS",
@@ -44,9 +46,20 @@ class Call:
     turn: int
     name: str
     arguments: Any
-    terms: frozenset[str]
+    view: ToolCallView  # its terms are only needed when a claim names this tool
     key: str  # the span id, or turn:index:canonical when the call has no span
     record: SpanRecord | None
+
+    @property
+    def terms(self) -> frozenset[str]:
+        """Stemmed words of the tool name and every string argument (computed on
+        demand: most calls are never compared with a claim)."""
+        return _terms_of(f"{self.name} {self.view.argument_text()}")
+
+
+@functools.lru_cache(maxsize=4096)  # a call is compared with every claim of a window
+def _terms_of(text: str) -> frozenset[str]:
+    return frozenset(terms(text))
 
 
 @dataclass(frozen=True, slots=True)

@@ -171,8 +171,15 @@ class ToolCallView:
 
     name: str
     arguments: Any
-    canonical: str
     record: SpanRecord | None
+
+    @property
+    def canonical(self) -> str:
+        """Computed on demand (a JSON encoding per call is a large share of a say-do
+        step, which needs it only for calls without a span). An executed call is labelled
+        with its span's ``gen_ai.tool.name`` as recorded."""
+        label = self.record.tool_name if self.record is not None else self.name
+        return f"{label}({canonical_json(self.arguments)})"
 
     def argument_text(self) -> str:
         """Every string in the arguments, space-separated (paths, ids, subjects …)."""
@@ -222,7 +229,6 @@ class Turn:
             ToolCallView(
                 name=r.tool_name or r.name.removeprefix(f"{sc.OP_EXECUTE_TOOL} "),
                 arguments=_arguments(r),
-                canonical=f"{r.tool_name}({canonical_json(_arguments(r))})",
                 record=r,
             )
             for r in self.records
@@ -231,7 +237,7 @@ class Turn:
         if executed:
             return executed
         return [
-            ToolCallView(name, args, f"{name}({canonical_json(args)})", None)
+            ToolCallView(name, args, None)
             for chat in self.chats()
             for name, args in _output_tool_calls(chat)
         ]

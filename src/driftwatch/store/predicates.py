@@ -17,7 +17,7 @@ query: sequence rules correlate spans on them and window rules sum them.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -113,6 +113,16 @@ class BatchEvaluation:
     errors: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(slots=True)
+class _Selection:
+    """Positions of the rules and values one query evaluates, and that query (built on
+    first use)."""
+
+    rules: tuple[int, ...]
+    values: tuple[int, ...]
+    sql: str | None = None
+
+
 class PredicateEvaluator:
     """Compiles ``{rule_id: SQL boolean expression}`` (and optionally ``{value_id: SQL
     scalar expression}``) once; evaluates batches of spans, all of them in one query.
@@ -152,13 +162,30 @@ class PredicateEvaluator:
                 self._values.append((value_id, expression))
             else:
                 self.compile_errors[value_id] = error
+        self._all = _Selection(tuple(range(len(self._rules))), tuple(range(len(self._values))))
+        self._selections: dict[frozenset[str], _Selection] = {}
+
+    def _select(self, only: Collection[str] | None) -> _Selection:
+        """The rules and values to evaluate: all, or those whose id is in ``only``
+        (cached per distinct set: a monitor asks for a handful of pack combinations)."""
+        if only is None:
+            return self._all
+        key = frozenset(only)
+        selection = self._selections.get(key)
+        if selection is None:
+            rules = tuple(n for n, (rule_id, _) in enumerate(self._rules) if rule_id in key)
+            values = tuple(n for n, (value_id, _) in enumerate(self._values) if value_id in key)
+            selection = self._selections[key] = _Selection(rules, values)
+        return selection
+
+    def _combined_sql(self, selection: _Selection) -> str:
         selects = ", ".join(
             [
-                *(f"(\n{expr}\n) AS r{n}" for n, (_, expr) in enumerate(self._rules)),
-                *(f"(\n{expr}\n) AS v{n}" for n, (_, expr) in enumerate(self._values)),
+                *(f"(\n{self._rules[n][1]}\n) AS r{n}" for n in selection.rules),
+                *(f"(\n{self._values[n][1]}\n) AS v{n}" for n in selection.values),
             ]
         )
-        self._combined = f"SELECT idx, {selects}\nFROM batch" if selects else ""
+        return f"SELECT idx, {selects}\nFROM batch" if selects else ""
 
     @property
     def rule_ids(self) -> list[str]:
@@ -178,21 +205,32 @@ class PredicateEvaluator:
         result = self.evaluate_all(records)
         return result.matches, result.errors
 
-    def evaluate_all(self, records: Sequence[SpanRecord]) -> BatchEvaluation:
+    def evaluate_all(
+        self, records: Sequence[SpanRecord], *, only: Collection[str] | None = None
+    ) -> BatchEvaluation:
         """Rule matches as :meth:`evaluate`, plus every value expression for every
-        record, from the same single query (see :class:`BatchEvaluation`)."""
+        record, from the same single query (see :class:`BatchEvaluation`).
+
+        ``only``: evaluate just the rules and values with these ids (the caller knows
+        the others cannot apply to this batch, e.g. their pack is scoped to scenarios
+        none of its records belong to); the others give no match, all-NULL values and
+        no runtime error. Compile errors are always reported."""
         errors = dict(self.compile_errors)
-        if not records or not (self._rules or self._values):
+        if not records:
             return BatchEvaluation([], {value_id: [] for value_id in self._value_ids}, errors)
-        table = _batch_table(records)
+        selection = self._select(only)
         values: dict[str, list[Any]] = {}
+        if not (selection.rules or selection.values):
+            values.update((value_id, [None] * len(records)) for value_id in self._value_ids)
+            return BatchEvaluation([], values, errors)
+        table = _batch_table(records)
         with self._lock:
             self._connection.register(_ARROW_NAME, table)
             try:
-                matches = self._evaluate_combined(values, len(records))
+                matches = self._evaluate_combined(selection, values, len(records))
                 if matches is None:
                     values.clear()
-                    matches = self._evaluate_each(errors, values, len(records))
+                    matches = self._evaluate_each(selection, errors, values, len(records))
             finally:
                 self._connection.register(_ARROW_NAME, _BATCH_SCHEMA.empty_table())
         for value_id in self._value_ids:  # one that did not compile: all NULL
@@ -290,29 +328,36 @@ class PredicateEvaluator:
                 raise
 
     def _evaluate_combined(
-        self, values: dict[str, list[Any]], count: int
+        self, selection: _Selection, values: dict[str, list[Any]], count: int
     ) -> list[tuple[int, int]] | None:
+        if selection.sql is None:
+            selection.sql = self._combined_sql(selection)
         try:
-            result = self._query(self._combined)
+            result = self._query(selection.sql)
         except (duckdb.Error, TimeoutError):
             return None
-        if result.num_columns != len(self._rules) + len(self._values) + 1:
+        if result.num_columns != len(selection.rules) + len(selection.values) + 1:
             return None  # an expression reshaped the query; fall back to one per rule
         index = result.column(0)
         matches: list[tuple[int, int]] = []
-        for position in range(len(self._rules)):
-            mask = pc.fill_null(result.column(position + 1), False)
+        for column, position in enumerate(selection.rules, start=1):
+            mask = pc.fill_null(result.column(column), False)
             matches.extend((i, position) for i in pc.filter(index, mask).to_pylist())
-        first_value = len(self._rules) + 1
-        for position, (value_id, _) in enumerate(self._values):
-            values[value_id] = _by_index(index, result.column(first_value + position), count)
+        first_value = len(selection.rules) + 1
+        for column, position in enumerate(selection.values, start=first_value):
+            values[self._values[position][0]] = _by_index(index, result.column(column), count)
         return matches
 
     def _evaluate_each(
-        self, errors: dict[str, str], values: dict[str, list[Any]], count: int
+        self,
+        selection: _Selection,
+        errors: dict[str, str],
+        values: dict[str, list[Any]],
+        count: int,
     ) -> list[tuple[int, int]]:
         matches: list[tuple[int, int]] = []
-        for position, (rule_id, expression) in enumerate(self._rules):
+        for position in selection.rules:
+            rule_id, expression = self._rules[position]
             try:
                 result = self._query(f"SELECT idx FROM batch WHERE (\n{expression}\n)")
             except TimeoutError as error:
@@ -322,7 +367,8 @@ class PredicateEvaluator:
                 errors[rule_id] = first_line(error)
                 continue
             matches.extend((i, position) for i in result.column(0).to_pylist())
-        for value_id, expression in self._values:
+        for position in selection.values:
+            value_id, expression = self._values[position]
             values[value_id] = [None] * count
             try:
                 result = self._query(f"SELECT idx, (\n{expression}\n) AS v FROM batch")
