@@ -27,6 +27,10 @@ def write_atomically(path: Path, text: str) -> None:
                                              suffix=".tmp")
         with os.fdopen(handle, "w", encoding="utf-8") as file:
             file.write(text)
+        # mkstemp makes the file 0600; a report is meant to be shared like any new file
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
         os.replace(temporary, path)
     except OSError as error:
         raise UsageError(f"{path}: cannot write: {error.strerror or error}") from None
