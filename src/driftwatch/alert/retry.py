@@ -17,11 +17,13 @@ import enum
 import math
 import random
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from typing import Final
 
 import httpx
+
+from driftwatch.model.retry import backoff_delay
+from driftwatch.model.retry import parse_retry_after as parse_header_value
 
 __all__ = ["Backoff", "Outcome", "OutcomeKind", "classify_error", "classify_response"]
 
@@ -47,20 +49,8 @@ class Outcome:
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
     """``Retry-After`` as seconds (delta-seconds or an HTTP date), capped; None if absent
     or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - (now or datetime.now(tz=UTC))).total_seconds()
-    if math.isnan(seconds):
+    seconds = parse_header_value(value.strip(), now) if value else None
+    if seconds is None or math.isnan(seconds):
         return None
     return min(max(seconds, 0.0), RETRY_AFTER_CAP_S)
 
@@ -100,6 +90,6 @@ class Backoff:
 
     def delay(self, failures: int, retry_after_s: float | None = None) -> float:
         if retry_after_s is not None:
-            return retry_after_s
-        exponent = min(max(failures - 1, 0), 60)
-        return min(self.max_s, self.base_s * 2.0**exponent) * self._rng.uniform(0.5, 1.0)
+            return retry_after_s  # the server's word, not capped at max_s (parse caps it)
+        # the attempt is bounded: an endpoint that is down is retried for as long as we run
+        return backoff_delay(min(max(failures, 1), 61), self.base_s, self.max_s, self._rng)

@@ -15,7 +15,14 @@ import re
 from datetime import UTC, datetime
 from typing import Any, Final, cast
 
-__all__ = ["backoff_delay", "describe_error", "is_transient", "retry_after_seconds", "status_of"]
+__all__ = [
+    "backoff_delay",
+    "describe_error",
+    "is_transient",
+    "parse_retry_after",
+    "retry_after_seconds",
+    "status_of",
+]
 
 _TRANSIENT_STATUS: Final = frozenset({408, 429})
 # by name, so classification does not import litellm, openai or httpx
@@ -77,13 +84,20 @@ def retry_after_seconds(error: BaseException) -> float | None:
         milliseconds = _number(_header(headers, "retry-after-ms"))
         if milliseconds is not None:
             return max(0.0, milliseconds / 1000.0)
-        value = _header(headers, "retry-after")
-        seconds = _number(value)
-        if seconds is None and isinstance(value, str):
-            seconds = _http_date_delay(value)
+        seconds = parse_retry_after(_header(headers, "retry-after"))
         if seconds is not None:
             return max(0.0, seconds)
     return None
+
+
+def parse_retry_after(value: object, now: datetime | None = None) -> float | None:
+    """A ``Retry-After`` value (delta-seconds, or an HTTP date measured from ``now``) as
+    seconds, unclamped; None when absent or unreadable. Shared by the model client and
+    the webhook sink."""
+    seconds = _number(value)
+    if seconds is None and isinstance(value, str):
+        seconds = _http_date_delay(value, now)
+    return seconds
 
 
 def backoff_delay(
@@ -134,7 +148,7 @@ def _number(value: object) -> float | None:
     return None
 
 
-def _http_date_delay(value: str) -> float | None:
+def _http_date_delay(value: str, now: datetime | None = None) -> float | None:
     from email.utils import parsedate_to_datetime  # lazily: 14 ms to import, rarely needed
 
     try:
@@ -143,4 +157,4 @@ def _http_date_delay(value: str) -> float | None:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return (when - datetime.now(tz=UTC)).total_seconds()
+    return (when - (now or datetime.now(tz=UTC))).total_seconds()
