@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+
+import pyarrow as pa
 
 from driftwatch.collector import IngestQueue
 from driftwatch.core.records import SpanRecord
@@ -17,10 +18,11 @@ class GatedStore:
         self.gate = threading.Event()
         self.commits: list[int] = []
 
-    def write_spans(self, records: Sequence[SpanRecord]) -> int:
+    def write_span_table(self, table: pa.Table, *, json_checked: bool = False) -> int:
+        assert json_checked  # the queue built the table from records
         self.gate.wait(30)
-        self.commits.append(len(records))
-        return len(records)
+        self.commits.append(table.num_rows)
+        return table.num_rows
 
     def checkpoint(self) -> None:
         return None
@@ -34,8 +36,13 @@ def spans(n: int) -> list[SpanRecord]:
 def test_full_queue_refuses_then_accepts_after_the_commit() -> None:
     store = GatedStore()
     committed: list[int] = []
-    queue = IngestQueue(store, on_committed=lambda records: committed.append(len(records)),
-                        max_pending=4)
+
+    def on_committed(records: list[SpanRecord], table: pa.Table) -> None:
+        assert table.num_rows == len(records)
+        assert table.column("span_id").to_pylist() == [r.span_id for r in records]
+        committed.append(len(records))
+
+    queue = IngestQueue(store, on_committed=on_committed, max_pending=4)
     try:
         first = queue.offer(spans(3))
         assert first is not None

@@ -2,15 +2,15 @@
 
 Request handlers call :meth:`IngestQueue.offer` with a request's decoded spans. The
 writer thread takes everything waiting (several requests, up to ``max_batch`` spans),
-writes it with one idempotent Arrow statement (:meth:`Store.write_spans`, deduplicated on
-trace and span id) and only then completes each request's future: a request is
-acknowledged once its spans are committed to DuckDB, whose write-ahead log survives a
-``kill -9`` of this process. Group commit is what keeps one commit per request from
-limiting throughput.
+turns it into one Arrow table and writes it with one idempotent statement
+(:meth:`Store.write_span_table`, deduplicated on trace and span id) and only then
+completes each request's future: a request is acknowledged once its spans are committed
+to DuckDB, whose write-ahead log survives a ``kill -9`` of this process. Group commit is
+what keeps one commit per request from limiting throughput.
 
-After the commit and before the acknowledgement, the same spans go to the
-:class:`~driftwatch.collector.runs.RunTracker` (``runs`` rows, end of run) and to the
-monitor engine, so monitors only ever see spans that are stored, and a 200 means the
+After the commit and before the acknowledgement, the same spans (and that table) go to
+the :class:`~driftwatch.collector.runs.RunTracker` (``runs`` rows, end of run) and to the
+monitors, so monitors only ever see spans that are stored, and a 200 means the
 monitors have them queued.
 
 Memory is bounded: ``offer`` refuses (returns None) when ``max_pending`` spans already
@@ -22,13 +22,16 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Protocol
 
+import pyarrow as pa
+
 from driftwatch.core.logging import get_logger
 from driftwatch.core.records import SpanRecord
+from driftwatch.store.arrow import records_to_arrow
 
 __all__ = ["IngestQueue", "SpanStore"]
 
@@ -38,7 +41,7 @@ log = get_logger(__name__)
 class SpanStore(Protocol):
     """What the writer needs from :class:`driftwatch.store.Store`."""
 
-    def write_spans(self, records: Sequence[SpanRecord]) -> int: ...
+    def write_span_table(self, table: pa.Table, *, json_checked: bool = False) -> int: ...
 
     def checkpoint(self) -> None: ...
 
@@ -50,15 +53,16 @@ class _Pending:
 
 
 class IngestQueue:
-    """Bounded queue + writer thread. ``on_committed(records)`` is called on the writer
-    thread after each commit (the monitor engine and run tracker hang off it; it may
+    """Bounded queue + writer thread. ``on_committed(records, table)`` is called on the
+    writer thread after each commit (``table`` is ``records_to_arrow(records)``, as
+    written) (the monitor engine and run tracker hang off it; it may
     block, which is backpressure). ``observe_commit(seconds, spans)`` feeds metrics."""
 
     def __init__(
         self,
         store: SpanStore,
         *,
-        on_committed: Callable[[list[SpanRecord]], None] | None = None,
+        on_committed: Callable[[list[SpanRecord], pa.Table], None] | None = None,
         observe_commit: Callable[[float, int], None] | None = None,
         max_pending: int = 65_536,
         max_batch: int = 16_384,
@@ -137,10 +141,10 @@ class IngestQueue:
                 self._checkpoint_if_dirty()
                 continue
             records = [record for item in taken for record in item.records]
-            error = self._write(records)
+            table, error = self._write(records)
             if error is None and self._on_committed is not None:
                 try:  # before the acknowledgement: a 200 means "stored and being monitored"
-                    self._on_committed(records)
+                    self._on_committed(records, table)
                 except Exception:
                     log.exception("after-commit hook failed", spans=len(records))
             with self._cond:
@@ -151,12 +155,13 @@ class IngestQueue:
                 else:
                     item.future.set_exception(error)
 
-    def _write(self, records: list[SpanRecord]) -> Exception | None:
+    def _write(self, records: list[SpanRecord]) -> tuple[pa.Table, Exception | None]:
+        table = records_to_arrow(records)
         delay = 0.05
         for attempt in range(self._retries + 1):
             started = time.perf_counter()
             try:
-                self._store.write_spans(records)
+                self._store.write_span_table(table, json_checked=True)
             except Exception as error:
                 if attempt < self._retries:
                     time.sleep(delay)
@@ -164,13 +169,13 @@ class IngestQueue:
                     continue
                 log.error("span batch not stored", spans=len(records), error=str(error))
                 self.failed += len(records)
-                return error
+                return table, error
             if self._observe_commit is not None:
                 self._observe_commit(time.perf_counter() - started, len(records))
             self.committed += len(records)
             self._dirty = True
-            return None
-        return None  # pragma: no cover - the loop always returns
+            return table, None
+        return table, None  # pragma: no cover - the loop always returns
 
     def _checkpoint_if_dirty(self) -> None:
         """Idle: fold the WAL into the file now rather than in the middle of a burst."""

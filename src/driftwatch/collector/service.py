@@ -3,8 +3,11 @@ metrics and the ASGI app. :class:`Collector` has no network code (see
 :mod:`driftwatch.collector.server`), so tests drive the app in-process.
 
 Span path: HTTP handler → decode → :class:`IngestQueue` (group commit to the store) →
-acknowledgement; after the commit, the run tracker and the monitor engine get the same
-records: the same ``MonitorEngine`` and ``default_monitors`` as in-process runs.
+acknowledgement; after the commit, the run tracker and the monitors get the same
+records: the same ``MonitorEngine`` and ``default_monitors`` as in-process runs, in a
+process of their own by default (:class:`~driftwatch.collector.monitor_process.
+MonitorProcess`: decoding and committing get one core, the monitors the other), or in
+this process (``monitor_process=False``, or when ``monitors`` are given).
 """
 
 from __future__ import annotations
@@ -15,10 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from driftwatch.alert import AlertConfig, build_sinks
 from driftwatch.collector.app import CollectorApp, CollectorLimits
 from driftwatch.collector.ingest import IngestQueue
 from driftwatch.collector.metrics import CollectorMetrics
+from driftwatch.collector.monitor_process import MonitorProcess
 from driftwatch.collector.runs import RunTracker
 from driftwatch.collector.stream import FindingBroadcast
 from driftwatch.core.clock import SYSTEM_CLOCK, Clock
@@ -27,6 +33,7 @@ from driftwatch.core.protocols import FindingSink
 from driftwatch.core.records import SpanRecord
 from driftwatch.monitor import MonitorEngine, builtin_pack_paths, default_monitors, resolve_packs
 from driftwatch.monitor.base import Monitor
+from driftwatch.monitor.delivery import FindingDelivery, close_components
 from driftwatch.store import Store, safe_query
 
 __all__ = ["Collector", "CollectorConfig"]
@@ -36,7 +43,8 @@ __all__ = ["Collector", "CollectorConfig"]
 class CollectorConfig:
     """Everything ``driftwatch serve`` takes. ``packs`` empty means every built-in
     rule pack. A run ends after ``idle_timeout_s`` without spans, or ``root_grace_s``
-    after its root span arrived."""
+    after its root span arrived. ``monitor_process`` runs the monitors in a child
+    process (the default; False keeps them in this one)."""
 
     db: Path
     host: str = "127.0.0.1"
@@ -47,6 +55,7 @@ class CollectorConfig:
     idle_timeout_s: float = 30.0
     root_grace_s: float = 2.0
     max_queue_spans: int = 65_536
+    monitor_process: bool = True
     limits: CollectorLimits = field(default_factory=CollectorLimits)
 
 
@@ -92,14 +101,18 @@ class Collector:
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.config = config
+        packs = None
         if monitors is None:
             names: list[str | Path] = list(config.packs) or list(builtin_pack_paths())
-            monitors = default_monitors(resolve_packs(names))
+            packs = resolve_packs(names)
+            if not config.monitor_process:
+                monitors = default_monitors(packs)
         self.store = Store(config.db)
+        self._sinks: list[FindingSink] = []
         try:
             self.metrics = CollectorMetrics()
             self.broadcast = FindingBroadcast(config.limits.stream_max_lines)
-            sinks = [
+            sinks = self._sinks = [
                 *build_sinks(config.alerts, store=self.store, registry=self.metrics.registry,
                              clock=clock),
                 *extra_sinks,
@@ -107,8 +120,16 @@ class Collector:
             ]
             # Bigger micro-batches than in-process runs: one rule-pack query per batch is
             # the monitors' main cost, and a collector's backlog comes in large bursts.
-            self.engine = MonitorEngine(monitors, store=self.store, sinks=sinks, ids=ids,
-                                        clock=clock, close_components=True, max_batch=4096)
+            self.engine: MonitorEngine | MonitorProcess
+            if monitors is None:
+                assert packs is not None
+                delivery = FindingDelivery(self.store, sinks, clock, record_alerts=True)
+                self.engine = MonitorProcess(packs, delivery, max_batch=4096,
+                                             max_in_flight=config.max_queue_spans)
+            else:
+                self.engine = MonitorEngine(monitors, store=self.store, sinks=sinks, ids=ids,
+                                            clock=clock, close_components=True,
+                                            max_batch=4096)
             self.runs = RunTracker(self.store, self._end_run,
                                    idle_timeout_s=config.idle_timeout_s,
                                    root_grace_s=config.root_grace_s, clock=clock)
@@ -116,6 +137,9 @@ class Collector:
                                       observe_commit=self.metrics.observe_commit,
                                       max_pending=config.max_queue_spans)
         except BaseException:
+            engine = getattr(self, "engine", None)
+            if engine is not None:
+                engine.close()
             self.store.close()
             raise
         self.metrics.bind(lambda: self.ingest.pending, lambda: self.runs.open_runs,
@@ -126,10 +150,17 @@ class Collector:
         self.runs.start()
         self._closed = False
 
-    def _committed(self, records: list[SpanRecord]) -> None:
+    def _committed(self, records: list[SpanRecord], table: pa.Table) -> None:
         fresh = self._recent.fresh(records)
-        if fresh:
-            self.runs.observe(fresh)
+        if not fresh:
+            return
+        self.runs.observe(fresh)
+        if isinstance(self.engine, MonitorProcess):
+            if len(fresh) < len(records):
+                keep = set(map(id, fresh))
+                table = table.filter(pa.array([id(r) in keep for r in records], pa.bool_()))
+            self.engine.submit(fresh, table)
+        else:
             self.engine.submit_many(fresh)
 
     def _end_run(self, run_id: str) -> object:
@@ -154,5 +185,7 @@ class Collector:
             self.ingest.close()
             self.runs.close()
             self.engine.close()
+            if isinstance(self.engine, MonitorProcess):
+                close_components((), self._sinks)
         finally:
             self.store.close()

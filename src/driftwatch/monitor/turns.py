@@ -332,6 +332,9 @@ class TurnTracker:
             done.extend(self._close_through(min(self._open)))
 
     def _close_through(self, number: int) -> list[Turn]:
+        # called for every record, and usually closes nothing: check that first
+        if not self._open or min(self._open) > number:
+            return []
         ready = sorted(n for n in self._open if n <= number)
         closed = [self._open.pop(n) for n in ready]
         if closed:

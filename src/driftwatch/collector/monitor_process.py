@@ -1,0 +1,326 @@
+"""The collector's monitors in a process of their own.
+
+One interpreter cannot decode, commit and monitor 20,000 spans a second: the three share
+its lock, so the collector tops out near what one core does. Here the monitors run in a
+child process (``spawn``; a :class:`~driftwatch.monitor.engine.MonitorEngine` with the
+same ``default_monitors`` and packs as in-process runs), so decoding and the commit use
+one core and the monitors the other.
+
+Protocol, over one duplex pipe (messages are pickled tuples):
+
+- parent → child: ``("spans", seq, ipc)`` the committed spans as an Arrow IPC stream
+  (the table the store was written with, plus the exact nanosecond times);
+  ``("end", req, run_id)``; ``("flush", req)``; ``("close",)``.
+- child → parent: ``("ready",)`` or ``("failed", message)`` at start;
+  ``("findings", [Finding])`` as the engine finds them; ``("done", seq, n)`` once a
+  span batch is evaluated; ``("ended", req)``; ``("flushed", req)``; ``("closed",)``.
+
+The parent delivers findings (store, then alert sinks) on its reader thread, so the
+child never opens the DuckDB file. Ordering is the pipe's: a run's ``end`` is evaluated
+after every span sent before it.
+
+Backpressure: :meth:`MonitorProcess.submit` blocks while ``max_in_flight`` spans are
+sent and not yet evaluated, which stalls the ingest writer and, in turn, makes the HTTP
+layer answer 503. If the child dies, the parent logs it, starts a new one (monitor state
+starts empty; the spans in flight are stored but not monitored) and carries on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import multiprocessing
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future
+from multiprocessing.connection import Connection
+from typing import Any
+
+import pyarrow as pa
+
+from driftwatch.core.logging import get_logger
+from driftwatch.core.records import Finding, SpanRecord
+from driftwatch.monitor.delivery import FindingDelivery
+from driftwatch.monitor.packfile import RulePack
+from driftwatch.store.arrow import records_from_arrow, with_exact_times
+
+__all__ = ["MonitorProcess"]
+
+log = get_logger(__name__)
+
+
+def _table_to_ipc(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    data: bytes = sink.getvalue().to_pybytes()
+    return data
+
+
+def _table_from_ipc(data: bytes) -> pa.Table:
+    with pa.ipc.open_stream(pa.py_buffer(data)) as reader:
+        return reader.read_all()
+
+
+class MonitorProcess:
+    """The parent's side: the same ``submit``/``flush``/``end_run``/``close`` and
+    ``records_seen`` as the collector needs from a ``MonitorEngine``. Thread-safe."""
+
+    def __init__(
+        self,
+        packs: Sequence[RulePack],
+        delivery: FindingDelivery,
+        *,
+        max_in_flight: int = 65_536,
+        max_batch: int = 4096,
+        start_timeout_s: float = 120.0,
+    ) -> None:
+        self._packs = list(packs)
+        self._delivery = delivery
+        self._max_in_flight = max_in_flight
+        self._max_batch = max_batch
+        self._start_timeout_s = start_timeout_s
+        self._context = multiprocessing.get_context("spawn")
+        self._send_lock = threading.Lock()
+        self._cond = threading.Condition()
+        self._in_flight: dict[int, int] = {}  # seq → spans
+        self._waiters: dict[int, Future[None]] = {}
+        self._seq = itertools.count(1)
+        self._records_seen = 0
+        self._findings = 0
+        self._restarts = 0
+        self._closed = False
+        self._connection: Connection | None = None
+        self._process: Any = None
+        self._reader: threading.Thread | None = None
+        self._start()
+
+    # --- life cycle ---------------------------------------------------------------------
+
+    def _start(self) -> None:
+        parent, child = self._context.Pipe(duplex=True)
+        process = self._context.Process(
+            target=_child_main, args=(child, self._packs, self._max_batch),
+            name="driftwatch-monitors", daemon=True,
+        )
+        process.start()
+        child.close()
+        if not parent.poll(self._start_timeout_s):
+            process.kill()
+            raise RuntimeError("the monitor process did not start")
+        try:
+            message = parent.recv()
+        except EOFError:
+            process.join(5)
+            raise RuntimeError(
+                f"the monitor process exited at start (exit code {process.exitcode})"
+            ) from None
+        if message[0] != "ready":
+            process.join(5)
+            raise RuntimeError(f"the monitor process failed to start: {message[1]}")
+        self._connection, self._process = parent, process
+        self._reader = threading.Thread(target=self._read, args=(parent, process),
+                                        name="driftwatch-monitor-reader", daemon=True)
+        self._reader.start()
+
+    def close(self, timeout_s: float = 30.0) -> None:
+        """Let the child evaluate what it was sent, deliver its findings, stop it."""
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+        with contextlib.suppress(OSError, ValueError):
+            self._send(("close",))
+        if self._reader is not None:
+            self._reader.join(timeout_s)
+        if self._process is not None:
+            self._process.join(5)
+            if self._process.is_alive():
+                self._process.kill()
+        if self._connection is not None:
+            self._connection.close()
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else int(self._process.pid)
+
+    @property
+    def records_seen(self) -> int:
+        """Spans the monitors have evaluated (whose findings are delivered)."""
+        return self._records_seen
+
+    @property
+    def restarts(self) -> int:
+        return self._restarts
+
+    # --- requests -----------------------------------------------------------------------
+
+    def submit(self, records: Sequence[SpanRecord], table: pa.Table) -> None:
+        """Send committed spans (``table`` is ``records_to_arrow(records)``); blocks while
+        too many are in flight. Never raises: after ``close`` (or when the child cannot
+        be restarted) the spans are stored but not monitored, which is logged."""
+        if not records:
+            return
+        count = len(records)
+        with self._cond:
+            while (not self._closed and self._in_flight
+                   and sum(self._in_flight.values()) + count > self._max_in_flight):
+                self._cond.wait(0.1)
+            if self._closed:
+                log.warning("monitor process closed; spans not monitored", spans=count)
+                return
+            seq = next(self._seq)
+            self._in_flight[seq] = count
+        payload = _table_to_ipc(with_exact_times(table, records))
+        try:
+            self._send(("spans", seq, payload))
+        except (OSError, ValueError) as error:
+            log.error("monitor process unreachable; spans not monitored", spans=count,
+                      error=str(error))
+            with self._cond:
+                self._in_flight.pop(seq, None)
+                self._cond.notify_all()
+
+    def flush(self, timeout_s: float | None = 30.0) -> bool:
+        """Wait until everything sent so far is evaluated and its findings delivered."""
+        return self._request(("flush",), timeout_s)
+
+    def end_run(self, run_id: str, timeout_s: float | None = 60.0) -> object:
+        """The monitors' ``end_run`` for ``run_id``, after every span sent before; its
+        findings are delivered like the others. Returns whether it finished in time."""
+        return self._request(("end", run_id), timeout_s)
+
+    def _request(self, message: tuple[Any, ...], timeout_s: float | None) -> bool:
+        future: Future[None] = Future()
+        with self._cond:
+            if self._closed:
+                return False
+            req = next(self._seq)
+            self._waiters[req] = future
+        try:
+            self._send((message[0], req, *message[1:]))
+            future.result(timeout_s)
+        except Exception:  # timeout, child gone: the caller only needs yes or no
+            with self._cond:
+                self._waiters.pop(req, None)
+            return False
+        return True
+
+    def _send(self, message: tuple[Any, ...]) -> None:
+        with self._send_lock:
+            if self._connection is None:
+                raise OSError("no monitor process")
+            self._connection.send(message)
+
+    # --- reader thread ------------------------------------------------------------------
+
+    def _read(self, connection: Connection, process: Any) -> None:
+        while True:
+            try:
+                message = connection.recv()
+            except (EOFError, OSError):
+                self._child_gone(connection, process)
+                return
+            kind = message[0]
+            if kind == "findings":
+                self._findings += len(message[1])
+                self._delivery.deliver(message[1])
+            elif kind == "done":
+                with self._cond:
+                    self._records_seen += message[2]
+                    self._in_flight.pop(message[1], None)
+                    self._cond.notify_all()
+            elif kind in ("ended", "flushed"):
+                with self._cond:
+                    future = self._waiters.pop(message[1], None)
+                if future is not None:
+                    future.set_result(None)
+            elif kind == "closed":
+                return
+
+    def _child_gone(self, connection: Connection, process: Any) -> None:
+        with self._cond:
+            closed = self._closed
+            lost = sum(self._in_flight.values())
+            self._in_flight.clear()
+            waiters = list(self._waiters.values())
+            self._waiters.clear()
+            self._cond.notify_all()
+        for future in waiters:
+            future.set_exception(RuntimeError("the monitor process exited"))
+        if closed:
+            return
+        process.join(1)
+        log.error("monitor process exited; starting a new one (monitor state is lost)",
+                  exit_code=process.exitcode, spans_not_monitored=lost)
+        with self._send_lock:
+            connection.close()
+            self._connection = None
+            try:
+                self._start()
+            except Exception as error:
+                log.error("monitor process could not be restarted", error=str(error))
+                return
+            self._restarts += 1
+
+
+# --- the child ------------------------------------------------------------------------
+
+
+class _PipeSink:
+    """The child's only sink: findings go back to the parent, which stores and sends."""
+
+    name = "parent"
+
+    def __init__(self, send: Any) -> None:
+        self._send = send
+
+    def send(self, findings: Sequence[Finding]) -> None:
+        self._send(("findings", list(findings)))
+
+    def close(self) -> None:
+        return None
+
+
+def _child_main(connection: Connection, packs: Sequence[RulePack], max_batch: int) -> None:
+    lock = threading.Lock()
+
+    def send(message: tuple[Any, ...]) -> None:
+        with lock:
+            connection.send(message)
+
+    try:
+        from driftwatch.monitor import MonitorEngine, default_monitors
+
+        engine = MonitorEngine(default_monitors(packs), sinks=[_PipeSink(send)],
+                               close_components=True, max_batch=max_batch,
+                               max_pending=max(100_000, 4 * max_batch))
+    except Exception as error:  # a pack that will not load: the parent says why
+        send(("failed", f"{type(error).__name__}: {error}"))
+        return
+    send(("ready",))
+    while True:
+        try:
+            message = connection.recv()
+        except (EOFError, OSError):  # the parent is gone
+            engine.close()
+            return
+        kind = message[0]
+        if kind == "spans":
+            started = time.perf_counter()
+            records = records_from_arrow(_table_from_ipc(message[2]))
+            engine.submit_many(records)
+            engine.flush(None)
+            send(("done", message[1], len(records), time.perf_counter() - started))
+        elif kind == "end":
+            engine.end_run(message[2], timeout_s=None)
+            send(("ended", message[1]))
+        elif kind == "flush":
+            engine.flush(None)
+            send(("flushed", message[1]))
+        elif kind == "close":
+            engine.close()
+            send(("closed",))
+            connection.close()
+            return

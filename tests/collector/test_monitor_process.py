@@ -1,0 +1,126 @@
+"""The collector's monitors in a child process: the same findings as in-process, span
+batches over Arrow IPC, end of run after the run's spans, restart after a crash."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from driftwatch.collector.monitor_process import MonitorProcess
+from driftwatch.core.clock import SYSTEM_CLOCK
+from driftwatch.core.records import Finding, SpanRecord
+from driftwatch.ingest.conversation import conversation_spans
+from driftwatch.ingest.taubench import read_taubench
+from driftwatch.monitor import MonitorEngine, default_monitors, resolve_packs
+from driftwatch.monitor.delivery import FindingDelivery
+from driftwatch.store.arrow import records_to_arrow
+
+EXCERPT = Path(__file__).parents[1] / "data" / "taubench" / "gpt-4o-airline-excerpt.json"
+PACKS = ["taubench-airline"]
+
+
+class Collect:
+    name = "collect"
+
+    def __init__(self) -> None:
+        self.findings: list[Finding] = []
+
+    def send(self, findings: Sequence[Finding]) -> None:
+        self.findings.extend(findings)
+
+    def close(self) -> None:
+        return None
+
+
+def excerpt_runs() -> list[tuple[str, list[SpanRecord]]]:
+    runs = [conversation_spans(c, i) for i, c in enumerate(read_taubench(EXCERPT))]
+    return [(run.info.run_id, run.spans) for run in runs]
+
+
+def content(findings: Sequence[Finding]) -> list[tuple[object, ...]]:
+    return sorted((f.monitor, f.rule_id, f.run_id, f.span_id, f.turn, f.kind.value,
+                   f.severity.label, f.message) for f in findings)
+
+
+def start(sink: Collect, **options: object) -> MonitorProcess:
+    delivery = FindingDelivery(None, [sink], SYSTEM_CLOCK, record_alerts=False)
+    return MonitorProcess(resolve_packs(PACKS), delivery, **options)  # type: ignore[arg-type]
+
+
+def test_same_findings_as_the_in_process_engine() -> None:
+    runs = excerpt_runs()
+    local = Collect()
+    with MonitorEngine(default_monitors(resolve_packs(PACKS)), sinks=[local]) as engine:
+        for run_id, spans in runs:
+            engine.submit_many(spans)
+            engine.end_run(run_id)
+    remote = Collect()
+    process = start(remote)
+    try:
+        assert process.pid is not None
+        assert process.pid != os.getpid()
+        for run_id, spans in runs:
+            # split each run's spans over two messages, as group commits do
+            half = len(spans) // 2
+            for part in (spans[:half], spans[half:]):
+                process.submit(part, records_to_arrow(part))
+            assert process.end_run(run_id, timeout_s=60)
+        assert process.flush(60)
+        assert process.records_seen == sum(len(spans) for _, spans in runs)
+    finally:
+        process.close()
+    assert local.findings, "the excerpt has violations"
+    assert content(remote.findings) == content(local.findings)
+
+
+def test_a_killed_child_is_replaced_and_monitoring_goes_on() -> None:
+    runs = excerpt_runs()
+    sink = Collect()
+    process = start(sink)
+    try:
+        first_pid = process.pid
+        assert first_pid is not None
+        os.kill(first_pid, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while process.restarts == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert process.restarts == 1
+        assert process.pid != first_pid
+        run_id, spans = runs[0]
+        process.submit(spans, records_to_arrow(spans))
+        assert process.end_run(run_id, timeout_s=60)
+        assert process.flush(60)
+        assert process.records_seen == len(spans)
+    finally:
+        process.close()
+    assert {f.run_id for f in sink.findings} <= {run_id}
+
+
+def test_backpressure_bounds_the_spans_in_flight() -> None:
+    runs = excerpt_runs()
+    sink = Collect()
+    process = start(sink, max_in_flight=1)
+    try:
+        sent = 0
+        for _, spans in runs[:4]:
+            process.submit(spans, records_to_arrow(spans))  # waits for the one before
+            sent += len(spans)
+        assert process.flush(60)
+        assert process.records_seen == sent
+    finally:
+        process.close()
+
+
+def test_after_close_spans_are_not_monitored_and_calls_return() -> None:
+    sink = Collect()
+    process = start(sink)
+    process.close()
+    run_id, spans = excerpt_runs()[0]
+    process.submit(spans, records_to_arrow(spans))
+    assert process.end_run(run_id, timeout_s=1) is False
+    assert process.flush(1) is False
+    assert process.records_seen == 0
+    process.close()  # idempotent
