@@ -11,7 +11,10 @@ pre-encoded 512-span protobuf requests over keep-alive connections:
      with one violating span in a fresh run; latency from the moment the request is sent
      to the moment its alert line appears in the collector's JSONL sink (so it includes
      upload and decoding: an upper bound on receipt → sink); p50/p99;
-  3. peak RSS of the collector (VmHWM).
+     Before it, the collector settles (every run of the throughput phase ended), and the
+     first ``--latency-warmup`` requests at that rate are sent but not counted, so the
+     figure is the steady state at that rate, not the backlog of phase 1;
+  3. peak RSS (VmHWM) of the collector and of its monitor process, and their sum.
 
 Prints a machine-speed reference (a fixed pure-Python loop) so numbers from a loaded
 shared machine can be compared.
@@ -173,15 +176,37 @@ class Collector:
                     return float(line.split()[1])
         return 0.0
 
-    def peak_rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
+    def peak_rss_mb(self) -> tuple[float, float]:
+        """(collector, monitor process) peak RSS in MB; the child is the one process
+        spawned with multiprocessing's ``spawn_main`` (0 when monitors run in-process)."""
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        monitor = 0.0
+        for pid in children.read_text().split():
+            try:
+                if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    monitor = _vm_hwm_mb(int(pid))
+            except OSError:
+                continue
+        return _vm_hwm_mb(self.process.pid), monitor
+
+    def settle(self, timeout_s: float = 120.0) -> float:
+        """Wait until every run has ended (the throughput phase leaves thousands open);
+        returns the seconds waited."""
+        started = time.monotonic()
+        while self.metric("driftwatch_open_runs") > 0 and time.monotonic() - started < timeout_s:
+            time.sleep(0.1)
+        return time.monotonic() - started
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGINT)
         self.process.wait(timeout=120)
+
+
+def _vm_hwm_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def post(connection: http.client.HTTPConnection, body: bytes) -> int:
@@ -228,8 +253,8 @@ def throughput(collector: Collector, template: bytes, seconds: float,
 
 
 def alert_latency(collector: Collector, rate: float, requests: int,
-                  first: int) -> list[float]:
-    bodies = [encode_request(first + n, violation=True) for n in range(requests)]
+                  first: int, warmup: int = 0) -> list[float]:
+    bodies = [encode_request(first + n, violation=True) for n in range(requests + warmup)]
     sent_at: dict[str, float] = {}
     latencies: list[float] = []
     done = threading.Event()
@@ -266,7 +291,8 @@ def alert_latency(collector: Collector, rate: float, requests: int,
         now = time.monotonic()
         if now < next_at:
             time.sleep(next_at - now)
-        sent_at[f"{_conversation_prefix(first + n).decode()}0:{span_id}"] = time.monotonic()
+        if n >= warmup:
+            sent_at[f"{_conversation_prefix(first + n).decode()}0:{span_id}"] = time.monotonic()
         post(connection, body)
         next_at += interval
     connection.close()
@@ -329,6 +355,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--rate", type=float, default=5000.0, help="spans/s for latency")
     parser.add_argument("--latency-requests", type=int, default=100)
+    parser.add_argument("--latency-warmup", type=int, default=20,
+                        help="requests sent at the latency rate before timing starts")
     parser.add_argument("--no-builtin-packs", action="store_true",
                         help="only the benchmark's one-rule pack (the other monitors stay on)")
     parser.add_argument("--text-results", action="store_true",
@@ -362,7 +390,10 @@ def main() -> None:
             print(f"throughput ({args.connections} connections, {args.seconds:.0f} s): "
                   f"{acked:,.0f} spans/s acknowledged, {end_to_end:,.0f} spans/s end to end "
                   f"(monitors done); 503 answers: {refused}")
-            latencies = alert_latency(collector, args.rate, args.latency_requests, 10**6)
+            settled = collector.settle()
+            print(f"settled: every run ended {settled:.1f} s after the throughput phase")
+            latencies = alert_latency(collector, args.rate, args.latency_requests, 10**6,
+                                      args.latency_warmup)
             if latencies:
                 p50 = statistics.median(latencies) * 1e3
                 p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] * 1e3
@@ -371,7 +402,9 @@ def main() -> None:
                       f"p99 {p99:.0f} ms, max {latencies[-1] * 1e3:.0f} ms")
             else:
                 print("alert latency: no alert arrived")
-            print(f"collector peak RSS: {collector.peak_rss_mb():.0f} MB")
+            parent_mb, monitor_mb = collector.peak_rss_mb()
+            print(f"peak RSS: collector {parent_mb:.0f} MB + monitor process "
+                  f"{monitor_mb:.0f} MB = {parent_mb + monitor_mb:.0f} MB")
         finally:
             collector.stop()
 

@@ -49,3 +49,27 @@ def test_self_recording_sink_gets_the_store_and_no_rows_from_the_engine(
     delivery.deliver([first, repeat])
     statuses = [(row[1], row[3]) for batch in store.batches for row in batch]
     assert statuses == [(repeat.finding_id, "suppressed"), (first.finding_id, "sent")]
+
+
+def test_rows_of_every_plain_sink_go_in_one_statement_after_all_sent(
+    make_finding: FindingFactory,
+) -> None:
+    store = BatchStore()
+
+    class Failing:
+        name = "failing"
+
+        def send(self, findings: Sequence[Finding]) -> None:
+            assert not store.batches, "rows are written once every sink has sent"
+            raise ConnectionError("down")
+
+        def close(self) -> None:
+            return None
+
+    console = ConsoleSink()
+    delivery = FindingDelivery(store, [console, Failing()], FrozenClock(), record_alerts=True)
+    finding = make_finding()
+    delivery.deliver([finding])
+    [rows] = store.batches
+    assert [(row[2], row[3]) for row in rows] == [("console", "sent"), ("failing", "failed")]
+    assert rows[1][6] == "ConnectionError: down"

@@ -265,6 +265,30 @@ def test_end_run_sees_all_records_first_and_runs_on_the_worker_thread(
     assert counting.threads == {"driftwatch-monitor"}
 
 
+def test_request_end_run_queues_ends_that_one_flush_waits_for(make_span: SpanFactory) -> None:
+    counting = Counting()
+    sink = RecordingSink()
+    with MonitorEngine([counting], sinks=[sink], max_delay_s=0.5) as engine:
+        for run in ("a", "b"):
+            for _ in range(3 if run == "a" else 2):
+                engine.submit(make_span(run_id=run))
+            assert engine.request_end_run(run)
+        assert engine.flush(30)
+        assert sorted((f.run_id, f.message) for f in sink.findings) == [("a", "3"), ("b", "2")]
+    assert engine.request_end_run("c") is False  # closed
+
+
+def test_keep_findings_false_sends_them_without_keeping_them(make_span: SpanFactory) -> None:
+    sink = RecordingSink()
+    with MonitorEngine([Counting()], sinks=[sink], keep_findings=False) as engine:
+        engine.submit(make_span(run_id="a"))
+        engine.end_run("a")
+        assert engine.findings() == []
+        assert engine.findings_count == 1
+        assert engine.stats()["findings"] == 1
+    assert len(sink.findings) == 1
+
+
 def test_submit_of_10k_records_returns_quickly(make_span: SpanFactory) -> None:
     class Slow(BaseMonitor):
         def observe(self, run_id: str, records: Sequence[SpanRecord]) -> Sequence[Finding]:

@@ -31,7 +31,6 @@ import contextlib
 import itertools
 import multiprocessing
 import threading
-import time
 from collections.abc import Sequence
 from concurrent.futures import Future
 from multiprocessing.connection import Connection
@@ -295,32 +294,39 @@ def _child_main(connection: Connection, packs: Sequence[RulePack], max_batch: in
 
         engine = MonitorEngine(default_monitors(packs), sinks=[_PipeSink(send)],
                                close_components=True, max_batch=max_batch,
-                               max_pending=max(100_000, 4 * max_batch))
+                               max_pending=max(100_000, 4 * max_batch), keep_findings=False)
     except Exception as error:  # a pack that will not load: the parent says why
         send(("failed", f"{type(error).__name__}: {error}"))
         return
     send(("ready",))
     while True:
         try:
-            message = connection.recv()
+            messages = [connection.recv()]
+            # whatever else is waiting is evaluated with it: one wait for many runs' ends
+            while len(messages) < 256 and connection.poll(0):
+                messages.append(connection.recv())
         except (EOFError, OSError):  # the parent is gone
             engine.close()
             return
-        kind = message[0]
-        if kind == "spans":
-            started = time.perf_counter()
-            records = records_from_arrow(_table_from_ipc(message[2]))
-            engine.submit_many(records)
-            engine.flush(None)
-            send(("done", message[1], len(records), time.perf_counter() - started))
-        elif kind == "end":
-            engine.end_run(message[2], timeout_s=None)
-            send(("ended", message[1]))
-        elif kind == "flush":
-            engine.flush(None)
-            send(("flushed", message[1]))
-        elif kind == "close":
-            engine.close()
-            send(("closed",))
-            connection.close()
-            return
+        replies: list[tuple[Any, ...]] = []
+        for message in messages:
+            kind = message[0]
+            if kind == "spans":
+                records = records_from_arrow(_table_from_ipc(message[2]))
+                engine.submit_many(records)
+                replies.append(("done", message[1], len(records)))
+            elif kind == "end":
+                engine.request_end_run(message[2])
+                replies.append(("ended", message[1]))
+            elif kind == "flush":
+                replies.append(("flushed", message[1]))
+            elif kind == "close":
+                engine.close()
+                for reply in replies:
+                    send(reply)
+                send(("closed",))
+                connection.close()
+                return
+        engine.flush(None)
+        for reply in replies:
+            send(reply)

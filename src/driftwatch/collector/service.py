@@ -129,7 +129,7 @@ class Collector:
             else:
                 self.engine = MonitorEngine(monitors, store=self.store, sinks=sinks, ids=ids,
                                             clock=clock, close_components=True,
-                                            max_batch=4096)
+                                            max_batch=4096, keep_findings=False)
             self.runs = RunTracker(self.store, self._end_run,
                                    idle_timeout_s=config.idle_timeout_s,
                                    root_grace_s=config.root_grace_s, clock=clock)

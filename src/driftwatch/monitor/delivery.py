@@ -68,6 +68,7 @@ class FindingDelivery:
                 self.store.write_findings(findings)
             except Exception:
                 log.exception("writing findings failed", count=len(findings))
+        rows: list[tuple[Any, ...]] = []
         for sink in self.sinks:
             error: str | None = None
             try:
@@ -76,15 +77,17 @@ class FindingDelivery:
                 error = f"{type(exc).__name__}: {exc}"
                 log.exception("sink failed", sink=getattr(sink, "name", repr(sink)))
             if self._record_alerts and id(sink) not in self._self_recording:
-                self._record_sent(sink, findings, error)
+                rows.extend(self._sent_rows(sink, findings, error))
+        if rows:
+            self._record(rows)
 
-    def _record_sent(
+    def _sent_rows(
         self, sink: FindingSink, findings: Sequence[Finding], error: str | None
-    ) -> None:
+    ) -> list[tuple[Any, ...]]:
         accepts = getattr(sink, "accepts", None)
         sent_at = self._clock.now()
         status = "failed" if error else "sent"
-        rows = [
+        return [
             (
                 f"{item.finding_id}:{sink.name}",
                 item.finding_id,
@@ -97,9 +100,10 @@ class FindingDelivery:
             for item in findings
             if not callable(accepts) or accepts(item)
         ]
-        if not rows:
-            return
-        # a single-row upsert costs milliseconds in DuckDB: one batch when the store can
+
+    def _record(self, rows: list[tuple[Any, ...]]) -> None:
+        """Every sink's rows of one delivery in one statement when the store can (a
+        single-row upsert costs milliseconds in DuckDB), after all sinks have sent."""
         batch = getattr(self.store, "record_alerts", None)
         try:
             if callable(batch):
@@ -108,7 +112,7 @@ class FindingDelivery:
             for row in rows:
                 self.store.record_alert(**dict(zip(_ALERT_COLUMNS, row, strict=True)))  # type: ignore[union-attr]
         except Exception:
-            log.exception("recording alerts failed", sink=sink.name)
+            log.exception("recording alerts failed", sinks=sorted({row[2] for row in rows}))
 
 
 _ALERT_COLUMNS = ("alert_id", "finding_id", "sink", "status", "attempts", "sent_at", "error")

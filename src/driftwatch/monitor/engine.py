@@ -101,6 +101,7 @@ class MonitorEngine:
         record_alerts: bool = True,
         latency_window: int = 1024,
         close_components: bool = False,
+        keep_findings: bool = True,
     ) -> None:
         self._monitors = list(monitors)
         for item in self._monitors:
@@ -113,6 +114,8 @@ class MonitorEngine:
         self._clock = clock
         self._lock = threading.Lock()
         self._findings: list[Finding] = []
+        self._keep_findings = keep_findings  # False: a long-lived engine (the collector)
+        self._findings_count = 0
         self._inbox: deque[Finding] = deque()  # deferred findings: any thread → worker
         self._records_seen = 0
         self._batches = 0
@@ -178,6 +181,17 @@ class MonitorEngine:
             return []
         return list(marker.findings)
 
+    def request_end_run(self, run_id: str, final_state: Mapping[str, Any] | None = None) -> bool:
+        """Queue the run's end without waiting for it: evaluated after the records
+        submitted before, its findings stored and sent like the others (``flush`` waits
+        for it). False after ``close``. Ends many runs with one wait."""
+        try:
+            self._batcher.submit(_EndRun(run_id, final_state))
+        except Exception:
+            log.warning("monitor engine is closed; end_run ignored", run_id=run_id)
+            return False
+        return True
+
     def close(self, timeout_s: float | None = 30.0) -> None:
         """Flush and stop the worker (and close monitors and sinks if the engine owns
         them, see ``close_components``). Idempotent."""
@@ -207,7 +221,8 @@ class MonitorEngine:
     # --- results and stats ------------------------------------------------------------
 
     def findings(self, run_id: str | None = None) -> list[Finding]:
-        """Everything found so far (in memory, in delivery order), optionally for one run."""
+        """Everything found so far (in memory, in delivery order), optionally for one run;
+        always empty with ``keep_findings=False`` (they are only stored and sent)."""
         with self._lock:
             if run_id is None:
                 return list(self._findings)
@@ -225,7 +240,7 @@ class MonitorEngine:
     @property
     def findings_count(self) -> int:
         with self._lock:
-            return len(self._findings)
+            return self._findings_count
 
     @property
     def dropped(self) -> int:
@@ -245,7 +260,7 @@ class MonitorEngine:
         with self._lock:
             out: dict[str, float | int] = {
                 "records_seen": self._records_seen,
-                "findings": len(self._findings),
+                "findings": self._findings_count,
                 "batches": self._batches,
                 "dropped": self._dropped,
             }
@@ -392,5 +407,7 @@ class MonitorEngine:
         if not findings:
             return
         with self._lock:
-            self._findings.extend(findings)
+            self._findings_count += len(findings)
+            if self._keep_findings:
+                self._findings.extend(findings)
         self._delivery.deliver(findings)

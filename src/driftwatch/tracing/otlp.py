@@ -121,7 +121,7 @@ def _pb_span(span: Any, resource: dict[str, Any]) -> SpanRecord:
             attributes=_pb_attributes(event.attributes),
         )
         for event in span.events
-    )
+    ) if span.events else ()
     return _checked(
         SpanRecord.create(
             trace_id=trace_id,
@@ -149,7 +149,16 @@ def _pb_id(raw: bytes, size: int, name: str) -> str:
 
 
 def _pb_attributes(items: Iterable[Any]) -> dict[str, Any]:
-    return {item.key: _pb_value(item.value) for item in items}
+    # the hot loop of decoding: scalar values inline, not through _pb_value
+    out: dict[str, Any] = {}
+    for item in items:
+        value = item.value
+        kind = value.WhichOneof("value")
+        if kind in _PB_SCALARS:
+            out[item.key] = getattr(value, kind)
+        else:
+            out[item.key] = None if kind is None else _PB_COMPOSITES[kind](value)
+    return out
 
 
 _PB_SCALARS: Final = frozenset({"string_value", "int_value", "bool_value"})
