@@ -14,7 +14,11 @@ pre-encoded 512-span protobuf requests over keep-alive connections:
      Before it, the collector settles (every run of the throughput phase ended), and the
      first ``--latency-warmup`` requests at that rate are sent but not counted, so the
      figure is the steady state at that rate, not the backlog of phase 1;
-  3. peak RSS (VmHWM) of the collector and of its monitor process, and their sum.
+  3. the must-show case: an agent instrumented with the official OpenTelemetry SDK and
+     its OTLP/HTTP exporter (``BatchSpanProcessor``, 50 ms schedule delay) runs
+     ``--otel-runs`` short runs, each ending in a violating tool call; latency from the
+     end of that span (in the agent) to its alert line in the JSONL sink; p50/max;
+  4. peak RSS (VmHWM) of the collector and of its monitor process, and their sum.
 
 Prints a machine-speed reference (a fixed pure-Python loop) so numbers from a loaded
 shared machine can be compared.
@@ -302,6 +306,48 @@ def alert_latency(collector: Collector, rate: float, requests: int,
     return sorted(latencies)
 
 
+def otel_agent_latency(collector: Collector, runs: int) -> list[float]:
+    """Phase 3: the official SDK and exporter, one run at a time (see the docstring)."""
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    provider = TracerProvider(resource=Resource.create({"service.name": "otel-agent"}))
+    provider.add_span_processor(BatchSpanProcessor(
+        OTLPSpanExporter(endpoint=f"{collector.url}/v1/traces"), schedule_delay_millis=50))
+    tracer = provider.get_tracer("bench-agent")
+    latencies: list[float] = []
+    offset = collector.alerts.stat().st_size if collector.alerts.exists() else 0
+    for number in range(runs):
+        conversation = f"otel-agent-{number}"
+        for turn, command in enumerate(["ls /srv", "du -sh /srv", "rm -rf /srv"], start=1):
+            with tracer.start_as_current_span("chat gpt-4o") as chat:
+                chat.set_attribute("gen_ai.operation.name", "chat")
+                chat.set_attribute("gen_ai.conversation.id", conversation)
+                chat.set_attribute("driftwatch.turn", turn)
+            with tracer.start_as_current_span("execute_tool shell") as tool:
+                tool.set_attribute("gen_ai.operation.name", "execute_tool")
+                tool.set_attribute("gen_ai.tool.name", "shell")
+                tool.set_attribute("gen_ai.tool.call.arguments", json.dumps({"command": command}))
+                tool.set_attribute("gen_ai.conversation.id", conversation)
+                tool.set_attribute("driftwatch.turn", turn)
+        ended = time.monotonic()
+        deadline = ended + 30
+        while time.monotonic() < deadline:
+            with collector.alerts.open("rb") as handle:
+                handle.seek(offset)
+                chunk = handle.read()
+            if f'"run_id":"{conversation}"'.encode() in chunk.replace(b" ", b""):
+                latencies.append(time.monotonic() - ended)
+                offset += len(chunk)
+                break
+            time.sleep(0.002)
+        time.sleep(0.2)  # one agent at a time
+    provider.shutdown()
+    return sorted(latencies)
+
+
 def _rate(spans: int, seconds: float) -> str:
     return f"{spans / seconds:,.0f} spans/s"
 
@@ -355,6 +401,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--rate", type=float, default=5000.0, help="spans/s for latency")
     parser.add_argument("--latency-requests", type=int, default=100)
+    parser.add_argument("--otel-runs", type=int, default=20,
+                        help="runs of the OpenTelemetry SDK agent (phase 3); 0 skips it")
     parser.add_argument("--latency-warmup", type=int, default=20,
                         help="requests sent at the latency rate before timing starts")
     parser.add_argument("--no-builtin-packs", action="store_true",
@@ -402,6 +450,15 @@ def main() -> None:
                       f"p99 {p99:.0f} ms, max {latencies[-1] * 1e3:.0f} ms")
             else:
                 print("alert latency: no alert arrived")
+            if args.otel_runs:
+                otel = otel_agent_latency(collector, args.otel_runs)
+                if otel:
+                    print(f"OTel SDK agent (BatchSpanProcessor 50 ms → OTLP/HTTP): violating "
+                          f"span end → JSONL alert, {len(otel)}/{args.otel_runs} runs: "
+                          f"p50 {statistics.median(otel) * 1e3:.0f} ms, "
+                          f"max {otel[-1] * 1e3:.0f} ms")
+                else:
+                    print("OTel SDK agent: no alert arrived")
             parent_mb, monitor_mb = collector.peak_rss_mb()
             print(f"peak RSS: collector {parent_mb:.0f} MB + monitor process "
                   f"{monitor_mb:.0f} MB = {parent_mb + monitor_mb:.0f} MB")
