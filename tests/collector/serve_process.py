@@ -54,6 +54,19 @@ class ServeProcess:
         out, err = self.process.communicate(timeout=timeout_s)
         return out, err
 
+    def monitor_pids(self) -> list[int]:
+        """The monitor process(es) ``serve`` spawned (multiprocessing's ``spawn_main``)."""
+        pid = self.process.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        found = []
+        for child in children:
+            try:
+                if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                    found.append(int(child))
+            except OSError:
+                continue
+        return found
+
     def kill(self) -> None:
         self.process.kill()  # SIGKILL: no cleanup at all
         self.process.communicate(timeout=30)

@@ -106,3 +106,18 @@ def test_serve_refuses_an_open_address_without_a_token(tmp_path: Path) -> None:
     assert result.stderr.strip() == (
         "error: --token is required to listen on 0.0.0.0 (not loopback); or bind 127.0.0.1")
     assert not (tmp_path / "c.duckdb").exists()
+
+
+def test_the_monitor_process_ends_with_the_collector_even_after_kill_9(tmp_path: Path) -> None:
+    server = ServeProcess(tmp_path / "c.duckdb", "--pack", str(POLICY))
+    [child] = server.monitor_pids()
+    server.kill()  # no cleanup in the parent: the child sees its pipe close
+
+    def gone() -> bool:
+        try:
+            status = Path(f"/proc/{child}/status").read_text()
+        except OSError:
+            return True
+        return "\nState:\tZ" in status  # exited, waiting to be reaped by init
+
+    assert wait_for(gone, timeout_s=30)
