@@ -60,3 +60,32 @@ def test_submit_blocks_only_past_max_pending() -> None:
     blocked.join(5)
     assert not blocked.is_alive()
     batcher.close()
+
+
+def test_submit_many_keeps_order_and_waits_for_room_when_over_max_pending() -> None:
+    batches: list[list[int]] = []
+    gate = threading.Event()
+
+    def handle(batch: Sequence[int]) -> None:
+        gate.wait(10)
+        batches.append(list(batch))
+
+    batcher: MicroBatcher[int] = MicroBatcher(handle, name="t", max_batch=8,
+                                              max_delay_s=0.01, max_pending=16)
+    done = threading.Event()
+
+    def produce() -> None:
+        batcher.submit_many(list(range(100)))  # more than max_pending: waits for room
+        done.set()
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    assert not done.wait(0.3)  # the handler is stuck, so the queue stays full
+    assert batcher.pending <= 16
+    gate.set()
+    producer.join(10)
+    assert done.is_set()
+    assert batcher.flush(10)
+    assert [i for b in batches for i in b] == list(range(100))
+    assert max(len(b) for b in batches) <= 8
+    batcher.close()

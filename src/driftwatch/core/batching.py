@@ -68,8 +68,21 @@ class MicroBatcher(Generic[T]):
                 self._cond.notify_all()
 
     def submit_many(self, items: Sequence[T]) -> None:
-        for item in items:
-            self.submit(item)
+        """:meth:`submit` for many items, taking the lock once per chunk that fits."""
+        start = 0
+        while start < len(items):
+            with self._cond:
+                if self._closed:
+                    raise RuntimeError("MicroBatcher is closed")
+                while len(self._items) >= self._max_pending:
+                    self._cond.wait(0.1)
+                was_empty = not self._items
+                chunk = items[start:start + self._max_pending - len(self._items)]
+                self._items.extend(chunk)
+                self._submitted += len(chunk)
+                start += len(chunk)
+                if was_empty or len(self._items) >= self._max_batch:
+                    self._cond.notify_all()
 
     def flush(self, timeout_s: float | None = 30.0) -> bool:
         """Wait until all items submitted so far are handled. False on timeout."""

@@ -149,8 +149,15 @@ class MonitorEngine:
                 log.warning("monitor engine is closed; dropping records")
 
     def submit_many(self, records: Sequence[SpanRecord]) -> None:
-        for record in records:
-            self.submit(record)
+        """:meth:`submit` for many records (one lock per chunk, not per record)."""
+        try:
+            self._batcher.submit_many(records)
+        except Exception:  # closed: the agent must not notice
+            with self._lock:
+                first = self._dropped == 0
+                self._dropped += len(records)
+            if first:
+                log.warning("monitor engine is closed; dropping records")
 
     def flush(self, timeout_s: float | None = 30.0) -> bool:
         """Wait until every record submitted so far is evaluated, stored and sent."""

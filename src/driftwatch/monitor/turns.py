@@ -62,6 +62,12 @@ def _parse(raw: str) -> Any:
         return None
 
 
+@functools.lru_cache(maxsize=4096)  # a loop repeats its calls: the same text again
+def _canonical_text(raw: str) -> str:
+    """``canonical_json`` of the arguments parsed from ``raw`` (as ``_loads`` parses it)."""
+    return canonical_json(_parse(raw))
+
+
 def message_text(message: Mapping[str, Any]) -> str:
     """The text of one message, OpenAI style (``content`` a string or a list of parts)
     or GenAI-semconv style (``parts`` of type ``text``)."""
@@ -178,8 +184,12 @@ class ToolCallView:
         """Computed on demand (a JSON encoding per call is a large share of a say-do
         step, which needs it only for calls without a span). An executed call is labelled
         with its span's ``gen_ai.tool.name`` as recorded."""
-        label = self.record.tool_name if self.record is not None else self.name
-        return f"{label}({canonical_json(self.arguments)})"
+        if self.record is None:
+            return f"{self.name}({canonical_json(self.arguments)})"
+        raw = self.record.attributes.get(sc.GEN_AI_TOOL_CALL_ARGUMENTS)
+        if isinstance(raw, str) and raw:  # the arguments are _parse(raw): cache by text
+            return f"{self.record.tool_name}({_canonical_text(raw)})"
+        return f"{self.record.tool_name}({canonical_json(self.arguments)})"
 
     def argument_text(self) -> str:
         """Every string in the arguments, space-separated (paths, ids, subjects …)."""
