@@ -44,6 +44,7 @@ from driftwatch.core.records import Finding, SpanRecord
 from driftwatch.monitor.delivery import FindingDelivery
 from driftwatch.monitor.packfile import RulePack
 from driftwatch.store.arrow import records_from_arrow, with_exact_times
+from driftwatch.store.predicates import ARROW_ROWS
 
 __all__ = ["MonitorProcess"]
 
@@ -324,7 +325,9 @@ def _serve_parent(connection: Connection, engine: Any, send: Any) -> None:
         for message in messages:
             kind = message[0]
             if kind == "spans":
-                records = records_from_arrow(_table_from_ipc(message[2]))
+                table = _table_from_ipc(message[2])
+                records = records_from_arrow(table)
+                ARROW_ROWS.register(table, records)  # the rule packs take these rows
                 engine.submit_many(records)
                 replies.append(("done", message[1], len(records)))
             elif kind == "end":
@@ -340,5 +343,6 @@ def _serve_parent(connection: Connection, engine: Any, send: Any) -> None:
                 connection.close()
                 return
         engine.flush(None)
+        ARROW_ROWS.clear()
         for reply in replies:
             send(reply)

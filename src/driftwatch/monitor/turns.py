@@ -343,10 +343,16 @@ class TurnTracker:
 
     def _close_through(self, number: int) -> list[Turn]:
         # called for every record, and usually closes nothing: check that first
-        if not self._open or min(self._open) > number:
+        open_turns = self._open
+        if not open_turns:
             return []
-        ready = sorted(n for n in self._open if n <= number)
-        closed = [self._open.pop(n) for n in ready]
+        lowest = min(open_turns)
+        if lowest > number:
+            return []
+        if len(open_turns) == 1:  # the usual case: the one open turn closes
+            closed = [open_turns.pop(lowest)]
+        else:
+            closed = [open_turns.pop(n) for n in sorted(n for n in open_turns if n <= number)]
         if closed:
             self._closed_upto = max(closed[-1].number, self._closed_upto or 0)
         return closed
