@@ -4,9 +4,12 @@ Starts ``driftwatch serve`` (a separate process; all built-in rule packs plus a 
 unscoped pack with one rule the load violates) and drives it from this process with
 pre-encoded 512-span protobuf requests over keep-alive connections:
 
-  1. throughput: ``--connections`` senders as fast as the collector acknowledges, for
-     ``--seconds``; spans/s acknowledged (= committed to DuckDB and queued for the
-     monitors) and spans/s end to end (until the monitors have evaluated every span);
+  1. throughput: ``--connections`` senders (default 16, as from many agents' exporters)
+     as fast as the collector acknowledges, for ``--seconds``; spans/s acknowledged
+     (= committed to DuckDB and queued for the monitors) and spans/s end to end (until
+     the monitors have evaluated every span). A sender waits for each answer, so few
+     senders measure their own round trips: 4 senders cap near 4 × 512 spans per
+     acknowledgement latency;
   2. alert latency: one request every 512/``--rate`` s (default 5,000 spans/s), each
      with one violating span in a fresh run; latency from the moment the request is sent
      to the moment its alert line appears in the collector's JSONL sink (so it includes
@@ -398,7 +401,8 @@ def components(requests: int, builtin_packs: bool) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--connections", type=int, default=16,
+                        help="concurrent exporters (keep-alive connections)")
     parser.add_argument("--rate", type=float, default=5000.0, help="spans/s for latency")
     parser.add_argument("--latency-requests", type=int, default=100)
     parser.add_argument("--otel-runs", type=int, default=20,
