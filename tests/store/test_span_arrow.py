@@ -6,6 +6,7 @@ import json
 import math
 from collections.abc import Callable
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -118,3 +119,19 @@ def test_without_exact_times_records_come_back_at_microseconds() -> None:
     assert (back.start_time_ns, back.end_time_ns) == (1_000_001_000, 2_000_000_000)
     assert back.attributes == record.attributes
     assert back.run_id == record.run_id
+
+
+def test_the_fast_constructor_makes_the_same_record_as_the_dataclass() -> None:
+    import dataclasses
+
+    from driftwatch.core.records import make_span_record
+
+    record = SpanRecord.create(trace_id="a" * 32, span_id="b" * 16, name="chat x",
+                               start_time_ns=5, end_time_ns=9,
+                               attributes={"driftwatch.turn": 3, "gen_ai.operation.name": "chat"},
+                               events=(SpanEvent("e", 6, {"k": 1}),))
+    values = [getattr(record, item.name) for item in dataclasses.fields(SpanRecord)]
+    made = make_span_record(*values)
+    assert made == record == SpanRecord(*values)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.turn = 4  # type: ignore[misc]

@@ -349,10 +349,11 @@ class TurnTracker:
         lowest = min(open_turns)
         if lowest > number:
             return []
-        if len(open_turns) == 1:  # the usual case: the one open turn closes
-            closed = [open_turns.pop(lowest)]
-        else:
-            closed = [open_turns.pop(n) for n in sorted(n for n in open_turns if n <= number)]
-        if closed:
-            self._closed_upto = max(closed[-1].number, self._closed_upto or 0)
+        closed = []  # lowest first; a handful of turns are open at most
+        while lowest <= number:
+            closed.append(open_turns.pop(lowest))
+            if not open_turns:
+                break
+            lowest = min(open_turns)
+        self._closed_upto = max(closed[-1].number, self._closed_upto or 0)
         return closed

@@ -12,7 +12,14 @@ from typing import Any, cast
 import pyarrow as pa
 
 from driftwatch.core import semconv as sc
-from driftwatch.core.records import Finding, FindingKind, Severity, SpanEvent, SpanRecord
+from driftwatch.core.records import (
+    Finding,
+    FindingKind,
+    Severity,
+    SpanEvent,
+    SpanRecord,
+    make_span_record,
+)
 
 SPAN_SCHEMA = pa.schema(
     [
@@ -189,7 +196,7 @@ def records_from_arrow(table: pa.Table) -> list[SpanRecord]:
     c = columns
     # positional, in SpanRecord's field order (a keyword call costs a third more)
     return [
-        SpanRecord(trace_id, span_id, parent, name, kind, start, end, status, message,
+        make_span_record(trace_id, span_id, parent, name, kind, start, end, status, message,
                    loads(attributes) if attributes else {}, resource_of(resource),
                    _events_from_json(events, loads), run_id, turn, operation, model,
                    provider, tool_name, input_tokens, output_tokens)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any, Final
 
 import duckdb
@@ -104,7 +105,8 @@ class ArrowRows:
         with self._lock:
             number = len(self._tables)
             self._tables.append(table.select(SPAN_SCHEMA.names))
-            self._rows.update((id(record), (number, row)) for row, record in enumerate(records))
+            places = zip(repeat(number), range(len(records)))
+            self._rows.update(zip(map(id, records), places, strict=True))
 
     def clear(self) -> None:
         with self._lock:
