@@ -124,3 +124,16 @@ def test_after_close_spans_are_not_monitored_and_calls_return() -> None:
     assert process.flush(1) is False
     assert process.records_seen == 0
     process.close()  # idempotent
+
+
+def test_a_child_that_cannot_build_its_monitors_is_a_one_line_error() -> None:
+    import pytest
+
+    from driftwatch.collector.monitor_process import MonitorProcessError
+    from driftwatch.core.errors import DriftwatchError
+
+    delivery = FindingDelivery(None, [], SYSTEM_CLOCK, record_alerts=False)
+    with pytest.raises(MonitorProcessError, match=r"failed to start: .*no-such-pack") as caught:
+        MonitorProcess(["no-such-pack"], delivery)  # type: ignore[list-item]
+    assert isinstance(caught.value, DriftwatchError)
+    assert "\n" not in str(caught.value)

@@ -39,6 +39,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from driftwatch.core.errors import DriftwatchError
 from driftwatch.core.logging import get_logger
 from driftwatch.core.records import Finding, SpanRecord
 from driftwatch.monitor.delivery import FindingDelivery
@@ -46,7 +47,7 @@ from driftwatch.monitor.packfile import RulePack
 from driftwatch.store.arrow import records_from_arrow, with_exact_times
 from driftwatch.store.predicates import ARROW_ROWS
 
-__all__ = ["MonitorProcess"]
+__all__ = ["MonitorProcess", "MonitorProcessError"]
 
 log = get_logger(__name__)
 
@@ -62,6 +63,10 @@ def _table_to_ipc(table: pa.Table) -> bytes:
 def _table_from_ipc(data: bytes) -> pa.Table:
     with pa.ipc.open_stream(pa.py_buffer(data)) as reader:
         return reader.read_all()
+
+
+class MonitorProcessError(DriftwatchError):
+    """The monitor process could not be started (one line for the CLI)."""
 
 
 class MonitorProcess:
@@ -109,17 +114,17 @@ class MonitorProcess:
         child.close()
         if not parent.poll(self._start_timeout_s):
             process.kill()
-            raise RuntimeError("the monitor process did not start")
+            raise MonitorProcessError("the monitor process did not start in time")
         try:
             message = parent.recv()
         except EOFError:
             process.join(5)
-            raise RuntimeError(
+            raise MonitorProcessError(
                 f"the monitor process exited at start (exit code {process.exitcode})"
             ) from None
         if message[0] != "ready":
             process.join(5)
-            raise RuntimeError(f"the monitor process failed to start: {message[1]}")
+            raise MonitorProcessError(f"the monitor process failed to start: {message[1]}")
         self._connection, self._process = parent, process
         self._reader = threading.Thread(target=self._read, args=(parent, process),
                                         name="driftwatch-monitor-reader", daemon=True)
