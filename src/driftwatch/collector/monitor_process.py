@@ -42,7 +42,7 @@ import pyarrow as pa
 from driftwatch.core.errors import DriftwatchError
 from driftwatch.core.logging import get_logger
 from driftwatch.core.records import Finding, SpanRecord
-from driftwatch.monitor.delivery import FindingDelivery
+from driftwatch.monitor.delivery import FindingDelivery, close_components
 from driftwatch.monitor.packfile import RulePack
 from driftwatch.store.arrow import records_from_arrow, with_exact_times
 from driftwatch.store.predicates import ARROW_ROWS
@@ -94,7 +94,6 @@ class MonitorProcess:
         self._waiters: dict[int, Future[None]] = {}
         self._seq = itertools.count(1)
         self._records_seen = 0
-        self._findings = 0
         self._restarts = 0
         self._closed = False
         self._connection: Connection | None = None
@@ -131,7 +130,8 @@ class MonitorProcess:
         self._reader.start()
 
     def close(self, timeout_s: float = 30.0) -> None:
-        """Let the child evaluate what it was sent, deliver its findings, stop it."""
+        """Let the child evaluate what it was sent, deliver its findings, stop it, then
+        close the delivery's sinks (as ``MonitorEngine(close_components=True)`` does)."""
         with self._cond:
             if self._closed:
                 return
@@ -146,6 +146,7 @@ class MonitorProcess:
                 self._process.kill()
         if self._connection is not None:
             self._connection.close()
+        close_components((), self._delivery.sinks)
 
     @property
     def pid(self) -> int | None:
@@ -192,7 +193,7 @@ class MonitorProcess:
         """Wait until everything sent so far is evaluated and its findings delivered."""
         return self._request(("flush",), timeout_s)
 
-    def end_run(self, run_id: str, timeout_s: float | None = 60.0) -> object:
+    def end_run(self, run_id: str, timeout_s: float | None = 60.0) -> bool:
         """The monitors' ``end_run`` for ``run_id``, after every span sent before; its
         findings are delivered like the others. Returns whether it finished in time."""
         return self._request(("end", run_id), timeout_s)
@@ -230,7 +231,6 @@ class MonitorProcess:
                 return
             kind = message[0]
             if kind == "findings":
-                self._findings += len(message[1])
                 self._delivery.deliver(message[1])
             elif kind == "done":
                 with self._cond:

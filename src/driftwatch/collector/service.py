@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import compress
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ from driftwatch.core.protocols import FindingSink
 from driftwatch.core.records import SpanRecord
 from driftwatch.monitor import MonitorEngine, builtin_pack_paths, default_monitors, resolve_packs
 from driftwatch.monitor.base import Monitor
-from driftwatch.monitor.delivery import FindingDelivery, close_components
+from driftwatch.monitor.delivery import FindingDelivery
 from driftwatch.store import Store, safe_query
 
 __all__ = ["Collector", "CollectorConfig"]
@@ -70,16 +71,17 @@ class RecentSpans:
         self._keys: set[int] = set()
         self._order: deque[int] = deque()
 
-    def fresh(self, records: Sequence[SpanRecord]) -> list[SpanRecord]:
-        out: list[SpanRecord] = []
+    def fresh(self, records: Sequence[SpanRecord]) -> list[bool]:
+        """For each record: is it new (and now remembered)?"""
+        out: list[bool] = []
         keys, order = self._keys, self._order
         for record in records:
             key = hash((record.trace_id, record.span_id))
-            if key in keys:
-                continue
-            keys.add(key)
-            order.append(key)
-            out.append(record)
+            new = key not in keys
+            if new:
+                keys.add(key)
+                order.append(key)
+            out.append(new)
         while len(order) > self._capacity:
             keys.discard(order.popleft())
         return out
@@ -108,11 +110,10 @@ class Collector:
             if not config.monitor_process:
                 monitors = default_monitors(packs)
         self.store = Store(config.db)
-        self._sinks: list[FindingSink] = []
         try:
             self.metrics = CollectorMetrics()
             self.broadcast = FindingBroadcast(config.limits.stream_max_lines)
-            sinks = self._sinks = [
+            sinks = [
                 *build_sinks(config.alerts, store=self.store, registry=self.metrics.registry,
                              clock=clock),
                 *extra_sinks,
@@ -151,15 +152,14 @@ class Collector:
         self._closed = False
 
     def _committed(self, records: list[SpanRecord], table: pa.Table) -> None:
-        fresh = self._recent.fresh(records)
+        new = self._recent.fresh(records)
+        fresh = list(compress(records, new))
         if not fresh:
             return
         self.runs.observe(fresh)
         if isinstance(self.engine, MonitorProcess):
-            if len(fresh) < len(records):
-                keep = set(map(id, fresh))
-                table = table.filter(pa.array([id(r) in keep for r in records], pa.bool_()))
-            self.engine.submit(fresh, table)
+            self.engine.submit(fresh, table if len(fresh) == len(records)
+                               else table.filter(pa.array(new, pa.bool_())))
         else:
             self.engine.submit_many(fresh)
 
@@ -185,7 +185,5 @@ class Collector:
             self.ingest.close()
             self.runs.close()
             self.engine.close()
-            if isinstance(self.engine, MonitorProcess):
-                close_components((), self._sinks)
         finally:
             self.store.close()

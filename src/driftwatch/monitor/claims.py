@@ -209,10 +209,7 @@ def denials(text: str, *, referent: str | None = None) -> list[Claim]:
     """Every denial in ``text`` (see the module docstring), in order. ``referent`` is what
     a pronoun object ("I did not modify it") stands for, when the caller knows it."""
     found: list[Claim] = []
-    text = _normal(text)
-    if not _MAYBE_DENIAL.search(text):
-        return found
-    for sentence in _SENTENCE.findall(text):
+    for sentence in _sentences_if(text, _MAYBE_DENIAL):
         candidates = [
             (m.group("verb"), m.group("neg"), m.group("object"))
             for m in _FIRST_PERSON_DENIAL.finditer(sentence)
