@@ -91,5 +91,5 @@ class Backoff:
     def delay(self, failures: int, retry_after_s: float | None = None) -> float:
         if retry_after_s is not None:
             return retry_after_s  # the server's word, not capped at max_s (parse caps it)
-        # the attempt is bounded: an endpoint that is down is retried for as long as we run
-        return backoff_delay(min(max(failures, 1), 61), self.base_s, self.max_s, self._rng)
+        # an endpoint that is down is retried for as long as we run (backoff_delay caps)
+        return backoff_delay(max(failures, 1), self.base_s, self.max_s, self._rng)

@@ -6,10 +6,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from driftwatch.core.records import Finding
 from driftwatch.ingest.conversation import ImportedRun
+
+if TYPE_CHECKING:
+    from driftwatch.monitor.packfile import RulePack
 
 __all__ = ["ImportSummary", "monitor_runs", "store_runs"]
 
@@ -32,24 +35,17 @@ class ImportSummary:
                 "flagged_runs": len({f.run_id for f in violations})}
 
 
-def monitor_runs(runs: Sequence[ImportedRun], packs: Sequence[str]) -> list[Finding]:
-    """The default monitors plus ``packs`` over each run's spans in stream order, as
-    :func:`driftwatch.batch.run.run_scenario` runs them live (the run ends without a
-    final environment state: recorded runs have none)."""
-    from driftwatch.monitor import MonitorEngine, default_monitors, resolve_packs
+def monitor_runs(runs: Sequence[ImportedRun], packs: Sequence[str | RulePack]) -> list[Finding]:
+    """The default monitors plus ``packs`` (ids, paths or loaded packs) over each run's
+    spans in stream order, as :func:`driftwatch.batch.run.run_scenario` runs them live
+    (the run ends without a final environment state: recorded runs have none)."""
+    from driftwatch.monitor import MonitorEngine, default_monitors
 
-    monitors: list[Any] = default_monitors(resolve_packs(packs) if packs else ())
-    try:
-        with MonitorEngine(monitors) as engine:
-            for run in runs:
-                engine.submit_many(run.spans)
-                engine.end_run(run.info.run_id, None, timeout_s=None)
-            return engine.findings()
-    finally:
-        for monitor in monitors:
-            close = getattr(monitor, "close", None)
-            if callable(close):
-                close()
+    with MonitorEngine(default_monitors(packs), close_components=True) as engine:
+        for run in runs:
+            engine.submit_many(run.spans)
+            engine.end_run(run.info.run_id, None, timeout_s=None)
+        return engine.findings()
 
 
 def store_runs(runs: Sequence[ImportedRun], *, source: str, path: Path, db_path: str | Path,
@@ -59,14 +55,13 @@ def store_runs(runs: Sequence[ImportedRun], *, source: str, path: Path, db_path:
     from driftwatch.monitor import resolve_packs
     from driftwatch.store import Store
 
-    if packs:
-        resolve_packs(packs)  # an unknown pack fails before the store is touched
+    loaded = resolve_packs(packs) if packs else []  # unknown: fails before the store is touched
     with Store(db_path) as store:
         ids = [run.info.run_id for run in runs]
         stored = {row[0] for row in store.query(
             "select run_id from runs where list_contains(?, run_id)", [ids]).rows}
         new = [run for run in runs if run.info.run_id not in stored]
-        findings = monitor_runs(new, packs) if new else []
+        findings = monitor_runs(new, loaded) if new else []
         with store.transaction():
             _write_batches(store, new, source, path)
             store.write_spans([span for run in new for span in run.spans])

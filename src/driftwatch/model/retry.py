@@ -113,7 +113,8 @@ def backoff_delay(
         return min(max_s, retry_after)
     if base_s <= 0:
         return 0.0
-    ceiling = min(max_s, base_s * 2.0 ** (attempt - 1))
+    # the exponent is capped: endless retries must not overflow (2**60 outgrows any max_s)
+    ceiling = min(max_s, base_s * 2.0 ** min(attempt - 1, 60))
     return ceiling / 2 + rng.uniform(0.0, ceiling / 2)
 
 

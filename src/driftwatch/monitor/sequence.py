@@ -298,9 +298,9 @@ class SequenceTracker:
     def _pairs(
         self, seen: _Seen, pair_values: tuple[Mapping[str, Any], Mapping[str, Any]] | None
     ) -> bool:
-        """Does ``where`` hold for the remembered a-span and this b-span?"""
-        if self._condition is None:
-            return True
+        """Does ``where`` hold for the remembered a-span and this b-span? (Only called
+        when the rule has a ``where``.)"""
+        assert self._condition is not None
         b_values = pair_values[1] if pair_values is not None else {}
         holds, error = self._condition.holds(seen.values or {}, b_values)
         if error is not None:

@@ -24,7 +24,7 @@ from typing import Any, Final
 import duckdb
 
 from driftwatch.store.connection import MEMORY, first_line, open_connection
-from driftwatch.store.predicates import PredicateEvaluator
+from driftwatch.store.predicates import shared_validator
 
 __all__ = ["PairCondition", "validate_pair_condition"]
 
@@ -57,21 +57,9 @@ def _struct_of_parameters(types: Mapping[str, str], first: int) -> str:
     return f"struct_pack({fields})"
 
 
-_shared: PredicateEvaluator | None = None
-_shared_lock = threading.Lock()
-
-
-def _validator() -> PredicateEvaluator:
-    global _shared  # noqa: PLW0603 - one private connection for load-time checks
-    with _shared_lock:
-        if _shared is None:
-            _shared = PredicateEvaluator({})
-        return _shared
-
-
 def _value_types(values: Mapping[str, str]) -> dict[str, str] | str:
     """``{name: DuckDB type}`` of each expression over the batch, or an error message."""
-    validator = _validator()
+    validator = shared_validator()
     types: dict[str, str] = {}
     for name, expression in values.items():
         described = validator.describe(expression)
@@ -94,7 +82,7 @@ def validate_pair_condition(
         f"SELECT (\n{where}\n) AS matched FROM (SELECT {_struct_of_expressions(a_values)} AS a, "
         f"{_struct_of_expressions(b_values)} AS b FROM batch)"
     )
-    return _validator().describe_query(sql, "where")
+    return shared_validator().describe_query(sql, "where")
 
 
 class PairCondition:

@@ -458,25 +458,25 @@ _validator: PredicateEvaluator | None = None
 _validator_lock = threading.Lock()
 
 
-def validate_predicate(expression: str) -> str | None:
-    """Check a predicate at rule-pack load time: the error message (one line, from
-    DuckDB or about the expression's shape or type), or None when it is a valid boolean
-    expression over the batch columns. Thread-safe; never raises."""
+def shared_validator() -> PredicateEvaluator:
+    """One private, empty evaluator for load-time checks (its connection is shared by
+    every validation in the process; its methods are thread-safe)."""
     global _validator  # noqa: PLW0603 - one private connection shared by all validations
     with _validator_lock:
         if _validator is None:
             _validator = PredicateEvaluator({})
-        validator = _validator
-    return validator.validate(expression)
+        return _validator
+
+
+def validate_predicate(expression: str) -> str | None:
+    """Check a predicate at rule-pack load time: the error message (one line, from
+    DuckDB or about the expression's shape or type), or None when it is a valid boolean
+    expression over the batch columns. Thread-safe; never raises."""
+    return shared_validator().validate(expression)
 
 
 def validate_value(expression: str, *, numeric: bool = False) -> str | None:
     """Check a value expression (a correlation key, a number to sum) at rule-pack load
     time: the error message, or None when it is one scalar SQL expression over the batch
     columns (numeric too when ``numeric``). Thread-safe; never raises."""
-    global _validator  # noqa: PLW0603 - one private connection shared by all validations
-    with _validator_lock:
-        if _validator is None:
-            _validator = PredicateEvaluator({})
-        validator = _validator
-    return validator.validate_value(expression, numeric=numeric)
+    return shared_validator().validate_value(expression, numeric=numeric)
