@@ -22,10 +22,13 @@ PENDING: Final = "pending"
 SKIPPED: Final = "skipped"  # not run: a batch budget ran out (``--resume`` runs it)
 FINAL_STATUSES: Final = frozenset({"completed", "errored", "failed"})
 
-_INSERT_CELL: Final = """
+# every planned cell in one statement: the lists are unnested side by side
+_INSERT_CELLS: Final = """
 INSERT INTO batch_cells_t (batch_id, cell_key, scenario_id, variant, model, seed, turns,
                            run_id, status, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+SELECT ?, unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[]),
+       unnest(?::VARCHAR[]), unnest(?::BIGINT[]), unnest(?::BIGINT[]), unnest(?::VARCHAR[]),
+       unnest(?::VARCHAR[]), ?
 ON CONFLICT (batch_id, cell_key) DO NOTHING
 """
 _FINISH_CELL: Final = """
@@ -37,15 +40,16 @@ _MARK_CELLS: Final = """
 UPDATE batch_cells_t SET status = ?, updated_at = ?
 WHERE batch_id = ? AND status NOT IN ('completed', 'errored', 'failed')
 """
-# A cell's leftovers from a writer that was not transactional (or a hand-edited store):
-# removed before the cell runs again, so no span of the cell can be stored twice.
-_PURGE_RUN: Final = (
+# Cells' leftovers from a writer that was not transactional (or a hand-edited store):
+# removed before the cells run again, so no span of a cell can be stored twice. Each
+# statement takes the list of run ids.
+_PURGE_RUNS: Final = (
     "DELETE FROM span_keys_t WHERE span_key IN (SELECT md5_number(trace_id || ':' || span_id)"
-    " FROM spans_t WHERE run_id = ?)",
-    "DELETE FROM spans_t WHERE run_id = ?",
+    " FROM spans_t WHERE list_contains(?, run_id))",
+    "DELETE FROM spans_t WHERE list_contains(?, run_id)",
     "DELETE FROM alerts_t WHERE finding_id IN (SELECT finding_id FROM findings_t"
-    " WHERE run_id = ?)",
-    "DELETE FROM findings_t WHERE run_id = ?",
+    " WHERE list_contains(?, run_id))",
+    "DELETE FROM findings_t WHERE list_contains(?, run_id)",
 )
 
 
@@ -78,12 +82,14 @@ class CellOutcome:
 
 def plan_cells(store: Store, batch_id: str, cells: Iterable[CellRow], now: datetime) -> None:
     """Record the planned cells (those already recorded keep their status)."""
+    planned = list(cells)
+    if not planned:
+        return
+    columns = [[getattr(cell, name) for cell in planned]
+               for name in ("cell_key", "scenario_id", "variant", "model", "seed", "turns",
+                            "run_id", "status")]
     with store.transaction():
-        for cell in cells:
-            store.execute(_INSERT_CELL, [
-                batch_id, cell.cell_key, cell.scenario_id, cell.variant, cell.model, cell.seed,
-                cell.turns, cell.run_id, cell.status, now,
-            ])
+        store.execute(_INSERT_CELLS, [batch_id, *columns, now])
 
 
 def load_cells(store: Store, batch_id: str) -> list[CellRow]:
@@ -108,11 +114,12 @@ def usage_so_far(store: Store, batch_id: str) -> tuple[int, float]:
 
 
 def purge_runs(store: Store, run_ids: Sequence[str]) -> None:
-    """Remove any spans and findings stored for these runs (see ``_PURGE_RUN``)."""
+    """Remove any spans and findings stored for these runs (see ``_PURGE_RUNS``)."""
+    if not run_ids:
+        return
     with store.transaction():
-        for run_id in run_ids:
-            for statement in _PURGE_RUN:
-                store.execute(statement, [run_id])
+        for statement in _PURGE_RUNS:
+            store.execute(statement, [list(run_ids)])
 
 
 def record_cell(
