@@ -89,7 +89,7 @@ def test_resume_reloads_the_stored_config(tmp_path: Path, small_config: Path) ->
     config, scenarios = load_batch_config(small_config)
     with Store(tmp_path / "b.duckdb") as store:
         batch_id = start_batch(store, config, scenarios, expand_cells(config, scenarios),
-                               source=str(small_config))
+                               source=None)  # no file to reread: the stored JSON is used
         stored, specs = load_stored_batch(store, batch_id)
     assert stored == config
     assert [spec.id for spec in specs] == ["oversight-config", "vending-operator"]

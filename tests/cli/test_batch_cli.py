@@ -68,7 +68,8 @@ def test_no_regression_exits_0(gate_db: tuple[Path, Path, Path]) -> None:
     result = runner.invoke(app, ["batch", str(same), "--db", str(db), "--baseline",
                                  "batch-base", "--fail-on", "regression", "-q"])
     assert result.exit_code == 0, result.output
-    assert "completed" in result.stdout
+    assert any(line.startswith("batch ") and ": completed" in line
+               for line in result.stdout.splitlines())
     report = next(line for line in result.stdout.splitlines() if line.startswith("report: "))
     html = Path(report.removeprefix("report: "))
     assert html.parent == db.parent
