@@ -50,6 +50,7 @@ import threading
 import time
 import timeit
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -183,18 +184,27 @@ class Collector:
                     return float(line.split()[1])
         return 0.0
 
-    def peak_rss_mb(self) -> tuple[float, float]:
-        """(collector, monitor process) peak RSS in MB; the child is the one process
-        spawned with multiprocessing's ``spawn_main`` (0 when monitors run in-process)."""
+    def monitor_pid(self) -> int | None:
+        """The monitor process: the one child spawned with multiprocessing's
+        ``spawn_main`` (None when monitors run in-process)."""
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        monitor = 0.0
         for pid in children.read_text().split():
             try:
                 if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                    monitor = _vm_hwm_mb(int(pid))
+                    return int(pid)
             except OSError:
                 continue
-        return _vm_hwm_mb(self.process.pid), monitor
+        return None
+
+    def peak_rss_mb(self) -> tuple[float, float]:
+        """(collector, monitor process) peak RSS in MB (0 without a monitor process)."""
+        monitor = self.monitor_pid()
+        return _vm_hwm_mb(self.process.pid), 0.0 if monitor is None else _vm_hwm_mb(monitor)
+
+    def cpu_seconds(self) -> tuple[float, float]:
+        """(collector, monitor process) CPU time used so far, user + system."""
+        monitor = self.monitor_pid()
+        return _cpu_seconds(self.process.pid), 0.0 if monitor is None else _cpu_seconds(monitor)
 
     def settle(self, timeout_s: float = 120.0) -> float:
         """Wait until every run has ended (the throughput phase leaves thousands open);
@@ -216,6 +226,11 @@ def _vm_hwm_mb(pid: int) -> float:
     return float("nan")
 
 
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def post(connection: http.client.HTTPConnection, body: bytes) -> int:
     connection.request("POST", "/v1/traces", body=body,
                        headers={"content-type": "application/x-protobuf"})
@@ -224,8 +239,16 @@ def post(connection: http.client.HTTPConnection, body: bytes) -> int:
     return response.status
 
 
+@dataclass
+class Throughput:
+    acknowledged: float  # spans/s while sending
+    end_to_end: float  # spans/s until the monitors had seen every span
+    refused: int  # 503 answers
+    cpu_us: tuple[float, float, float]  # CPU µs per span: collector, monitor process, senders
+
+
 def throughput(collector: Collector, template: bytes, seconds: float,
-               connections: int) -> tuple[float, float, int]:
+               connections: int) -> Throughput:
     host = urlsplit(collector.url)
     acked = [0] * connections
     refused = [0] * connections
@@ -245,6 +268,7 @@ def throughput(collector: Collector, template: bytes, seconds: float,
         connection.close()
 
     before = collector.metric("driftwatch_monitor_records")
+    cpu_before = (*collector.cpu_seconds(), time.process_time())
     started = time.monotonic()
     threads = [threading.Thread(target=sender, args=(slot,)) for slot in range(connections)]
     for thread in threads:
@@ -256,7 +280,11 @@ def throughput(collector: Collector, template: bytes, seconds: float,
     while collector.metric("driftwatch_monitor_records") - before < total:
         time.sleep(0.05)
     end_to_end_s = time.monotonic() - started
-    return total / acked_s, total / end_to_end_s, sum(refused)
+    cpu_after = (*collector.cpu_seconds(), time.process_time())
+    cpu_us = tuple((after - prior) / max(total, 1) * 1e6
+                   for after, prior in zip(cpu_after, cpu_before, strict=True))
+    return Throughput(total / acked_s, total / end_to_end_s, sum(refused),
+                      (cpu_us[0], cpu_us[1], cpu_us[2]))
 
 
 def alert_latency(collector: Collector, rate: float, requests: int,
@@ -437,11 +465,15 @@ def main() -> None:
                                                      urlsplit(collector.url).port)
             post(post_warmup, renumber(template, 10**7))
             post_warmup.close()
-            acked, end_to_end, refused = throughput(collector, template, args.seconds,
-                                                    args.connections)
+            run = throughput(collector, template, args.seconds, args.connections)
             print(f"throughput ({args.connections} connections, {args.seconds:.0f} s): "
-                  f"{acked:,.0f} spans/s acknowledged, {end_to_end:,.0f} spans/s end to end "
-                  f"(monitors done); 503 answers: {refused}")
+                  f"{run.acknowledged:,.0f} spans/s acknowledged, {run.end_to_end:,.0f} "
+                  f"spans/s end to end (monitors done); 503 answers: {run.refused}")
+            collector_us, monitor_us, senders_us = run.cpu_us
+            print(f"CPU per span: collector {collector_us:.1f} µs + monitor process "
+                  f"{monitor_us:.1f} µs = {collector_us + monitor_us:.1f} µs "
+                  f"(the senders: {senders_us:.1f} µs); 2 cores at 20,000 spans/s allow "
+                  f"{2e6 / 20_000:.0f} µs in all")
             settled = collector.settle()
             print(f"settled: every run ended {settled:.1f} s after the throughput phase")
             latencies = alert_latency(collector, args.rate, args.latency_requests, 10**6,

@@ -28,7 +28,6 @@ starts empty; the spans in flight are stored but not monitored) and carries on.
 from __future__ import annotations
 
 import contextlib
-import gc
 import itertools
 import multiprocessing
 import threading
@@ -39,6 +38,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from driftwatch.collector.gcpolicy import long_lived_process
 from driftwatch.core.errors import DriftwatchError
 from driftwatch.core.logging import get_logger
 from driftwatch.core.records import Finding, SpanRecord
@@ -305,15 +305,9 @@ def _child_main(connection: Connection, packs: Sequence[RulePack], max_batch: in
     except Exception as error:  # a pack that will not load: the parent says why
         send(("failed", f"{type(error).__name__}: {error}"))
         return
-    # What exists now (modules, packs, compiled rules) lives as long as the process: keep
-    # it out of the cyclic collector's full passes, which otherwise rescan it every time.
-    gc.collect()
-    gc.freeze()
-    send(("ready",))
-    try:
+    with long_lived_process():
+        send(("ready",))
         _serve_parent(connection, engine, send)
-    finally:
-        gc.unfreeze()  # so that exit tears everything down normally
 
 
 def _serve_parent(connection: Connection, engine: Any, send: Any) -> None:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import ipaddress
 import os
 import signal
 from collections.abc import Callable
 
+from driftwatch.collector.gcpolicy import long_lived_process
 from driftwatch.collector.info import CollectorInfo, remove_info, write_info
 from driftwatch.collector.service import Collector, CollectorConfig
 from driftwatch.core.errors import UsageError
@@ -48,10 +48,6 @@ def serve(config: CollectorConfig, *,
     import uvicorn
 
     collector = Collector(config)
-    # start-up objects (modules, packs, the app) live as long as the process: out of the
-    # cyclic collector's full passes, whose pauses are the collector's worst latencies
-    gc.collect()
-    gc.freeze()
     # uvicorn re-raises the signal that stopped it once it has shut down: SIGINT as
     # KeyboardInterrupt, SIGTERM through this handler, so both end in the cleanup below
     previous = signal.signal(signal.SIGTERM, _terminate)
@@ -61,13 +57,12 @@ def serve(config: CollectorConfig, *,
             access_log=False, lifespan="off", timeout_graceful_shutdown=3,
             limit_concurrency=512, server_header=False, date_header=False,
         ))
-        with contextlib.suppress(KeyboardInterrupt):
+        with long_lived_process(), contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_run(server, collector, on_ready))
     finally:
         signal.signal(signal.SIGTERM, previous)
         remove_info(config.db)
         collector.close()
-        gc.unfreeze()
 
 
 def _terminate(signum: int, frame: object) -> None:
