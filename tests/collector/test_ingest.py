@@ -8,6 +8,7 @@ import pyarrow as pa
 
 from driftwatch.collector import IngestQueue
 from driftwatch.core.records import SpanRecord
+from driftwatch.store.arrow import SPAN_SCHEMA, exact_span_table
 from driftwatch.testing import RecordFactory
 
 
@@ -19,7 +20,8 @@ class GatedStore:
         self.commits: list[int] = []
 
     def write_span_table(self, table: pa.Table, *, json_checked: bool = False) -> int:
-        assert json_checked  # the queue built the table from records
+        assert json_checked  # the decoder built the JSON columns
+        assert table.schema == SPAN_SCHEMA  # the store gets its columns only
         self.gate.wait(30)
         self.commits.append(table.num_rows)
         return table.num_rows
@@ -28,32 +30,37 @@ class GatedStore:
         return None
 
 
-def spans(n: int) -> list[SpanRecord]:
+def records(n: int) -> list[SpanRecord]:
     factory = RecordFactory()
     return [factory.record("s", 1) for _ in range(n)]
+
+
+def spans(n: int) -> pa.Table:
+    return exact_span_table(records(n))
 
 
 def test_full_queue_refuses_then_accepts_after_the_commit() -> None:
     store = GatedStore()
     committed: list[int] = []
 
-    def on_committed(records: list[SpanRecord], table: pa.Table) -> None:
-        assert table.num_rows == len(records)
-        assert table.column("span_id").to_pylist() == [r.span_id for r in records]
-        committed.append(len(records))
+    def on_committed(table: pa.Table) -> None:
+        committed.append(table)
 
     queue = IngestQueue(store, on_committed=on_committed, max_pending=4)
+    first_spans, second_spans = spans(3), spans(1)
     try:
-        first = queue.offer(spans(3))
+        first = queue.offer(first_spans)
         assert first is not None
         assert queue.offer(spans(2)) is None  # 3 + 2 > 4: retry later
-        second = queue.offer(spans(1))
+        second = queue.offer(second_spans)
         assert second is not None
         assert not first.done()  # not acknowledged before the commit
         store.gate.set()
         assert first.result(30) == 3
         assert second.result(30) == 1
-        assert sum(committed) == 4
+        assert sum(table.num_rows for table in committed) == 4
+        # the hook gets the committed spans with every column, the exact times included
+        assert pa.concat_tables(committed).equals(pa.concat_tables([first_spans, second_spans]))
         assert queue.pending == 0
     finally:
         store.gate.set()

@@ -16,7 +16,7 @@ from driftwatch.ingest.conversation import conversation_spans
 from driftwatch.ingest.taubench import read_taubench
 from driftwatch.monitor import MonitorEngine, default_monitors, resolve_packs
 from driftwatch.monitor.delivery import FindingDelivery
-from driftwatch.store.arrow import records_to_arrow
+from driftwatch.store.arrow import exact_span_table
 
 EXCERPT = Path(__file__).parents[1] / "data" / "taubench" / "gpt-4o-airline-excerpt.json"
 PACKS = ["taubench-airline"]
@@ -66,7 +66,7 @@ def test_same_findings_as_the_in_process_engine() -> None:
             # split each run's spans over two messages, as group commits do
             half = len(spans) // 2
             for part in (spans[:half], spans[half:]):
-                process.submit(part, records_to_arrow(part))
+                process.submit(exact_span_table(part))
             assert process.end_run(run_id, timeout_s=60)
         assert process.flush(60)
         assert process.records_seen == sum(len(spans) for _, spans in runs)
@@ -90,7 +90,7 @@ def test_a_killed_child_is_replaced_and_monitoring_goes_on() -> None:
         assert process.restarts == 1
         assert process.pid != first_pid
         run_id, spans = runs[0]
-        process.submit(spans, records_to_arrow(spans))
+        process.submit(exact_span_table(spans))
         assert process.end_run(run_id, timeout_s=60)
         assert process.flush(60)
         assert process.records_seen == len(spans)
@@ -106,7 +106,7 @@ def test_backpressure_bounds_the_spans_in_flight() -> None:
     try:
         sent = 0
         for _, spans in runs[:4]:
-            process.submit(spans, records_to_arrow(spans))  # waits for the one before
+            process.submit(exact_span_table(spans))  # waits for the one before
             sent += len(spans)
         assert process.flush(60)
         assert process.records_seen == sent
@@ -119,7 +119,7 @@ def test_after_close_spans_are_not_monitored_and_calls_return() -> None:
     process = start(sink)
     process.close()
     run_id, spans = excerpt_runs()[0]
-    process.submit(spans, records_to_arrow(spans))
+    process.submit(exact_span_table(spans))
     assert process.end_run(run_id, timeout_s=1) is False
     assert process.flush(1) is False
     assert process.records_seen == 0

@@ -4,12 +4,30 @@ the root span, monitors' ``end_run`` called once per end."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
+import pytest
+
 from driftwatch.collector import RunTracker
+from driftwatch.core import semconv as sc
 from driftwatch.core.records import RunInfo, RunStatus, SpanRecord
+from driftwatch.store.arrow import exact_span_table
 from driftwatch.testing import RecordFactory
+
+Feed = Callable[[RunTracker, list[SpanRecord]], None]
+
+
+def _records(runs: RunTracker, records: list[SpanRecord]) -> None:
+    runs.observe(records)
+
+
+def _table(runs: RunTracker, records: list[SpanRecord]) -> None:
+    runs.observe_table(exact_span_table(records))  # what the collector does
+
+
+# every test twice: spans as records, and as the collector's Arrow table
+pytestmark = pytest.mark.parametrize("feed", [_records, _table], ids=["records", "table"])
 
 
 class RowsStore:
@@ -36,10 +54,10 @@ def tracker(store: RowsStore, ended: list[str]) -> RunTracker:
     return RunTracker(store, ended.append, idle_timeout_s=30, root_grace_s=2)
 
 
-def test_new_run_gets_a_running_row_at_the_next_sweep_in_one_statement() -> None:
+def test_new_run_gets_a_running_row_at_the_next_sweep_in_one_statement(feed: Feed) -> None:
     store, ended = RowsStore(), []
     runs = tracker(store, ended)
-    runs.observe([child(RecordFactory(run_id=f"r{n}"), 1) for n in range(5)])
+    feed(runs, [child(RecordFactory(run_id=f"r{n}"), 1) for n in range(5)])
     assert store.rows == {}
     runs.sweep(now=0)
     assert store.statements == 1
@@ -47,11 +65,11 @@ def test_new_run_gets_a_running_row_at_the_next_sweep_in_one_statement() -> None
     assert ended == []
 
 
-def test_idle_run_ends_after_the_timeout() -> None:
+def test_idle_run_ends_after_the_timeout(feed: Feed) -> None:
     store, ended = RowsStore(), []
     runs = tracker(store, ended)
     factory = RecordFactory(run_id="idle")
-    runs.observe([child(factory, 1), child(factory, 4)])
+    feed(runs, [child(factory, 1), child(factory, 4)])
     now = time.monotonic()
     assert runs.sweep(now=now + 29) == []
     assert runs.sweep(now=now + 31) == ["idle"]
@@ -61,11 +79,11 @@ def test_idle_run_ends_after_the_timeout() -> None:
     assert info.ended_at is not None
 
 
-def test_root_span_ends_the_run_after_the_grace_period_with_its_status() -> None:
+def test_root_span_ends_the_run_after_the_grace_period_with_its_status(feed: Feed) -> None:
     store, ended = RowsStore(), []
     runs = tracker(store, ended)
     ok, failed = RecordFactory(run_id="ok"), RecordFactory(run_id="failed", trace_id="2" * 32)
-    runs.observe([child(ok, 1), root(ok), child(failed, 1), root(failed, error=True)])
+    feed(runs, [child(ok, 1), root(ok), child(failed, 1), root(failed, error=True)])
     now = time.monotonic()
     assert sorted(runs.sweep(now=now + 3)) == ["failed", "ok"]
     assert store.rows["ok"].status is RunStatus.COMPLETED
@@ -73,23 +91,41 @@ def test_root_span_ends_the_run_after_the_grace_period_with_its_status() -> None
                                                                        "boom")
 
 
-def test_spans_after_the_end_open_the_run_again() -> None:
+def test_spans_after_the_end_open_the_run_again(feed: Feed) -> None:
     store, ended = RowsStore(), []
     runs = tracker(store, ended)
     factory = RecordFactory(run_id="again")
-    runs.observe([child(factory, 1), root(factory)])
+    feed(runs, [child(factory, 1), root(factory)])
     runs.sweep(now=time.monotonic() + 3)
-    runs.observe([child(factory, 2)])
+    feed(runs, [child(factory, 2)])
     runs.sweep(now=time.monotonic())
     assert store.rows["again"].status is RunStatus.RUNNING
     assert runs.open_runs == 1
 
 
-def test_close_ends_every_open_run() -> None:
+def test_close_ends_every_open_run(feed: Feed) -> None:
     store, ended = RowsStore(), []
     runs = tracker(store, ended)
     runs.start()
-    runs.observe([child(RecordFactory(run_id=f"r{n}"), 1) for n in range(3)])
+    feed(runs, [child(RecordFactory(run_id=f"r{n}"), 1) for n in range(3)])
     runs.close()
     assert sorted(ended) == ["r0", "r1", "r2"]
     assert {info.status for info in store.rows.values()} == {RunStatus.COMPLETED}
+
+
+def test_a_new_runs_row_takes_its_first_spans_identity(feed: Feed) -> None:
+    store, ended = RowsStore(), []
+    runs = tracker(store, ended)
+    factory = RecordFactory(run_id="named")
+    first = replace(child(factory, 3), attributes={
+        **child(factory, 3).attributes, sc.DW_SCENARIO_ID: "refund-pressure",
+        sc.DW_SCENARIO_VARIANT: "v2", sc.DW_SEED: 7, sc.DW_BATCH_ID: "b1"},
+        resource={"service.name": "shop-agent"}, model="gpt-4o")
+    feed(runs, [first])
+    runs.sweep(now=0)
+    info = store.rows["named"]
+    assert (info.scenario_id, info.variant, info.seed, info.batch_id, info.model,
+            info.turns, info.trace_id) == ("refund-pressure", "v2", 7, "b1", "gpt-4o", 3,
+                                           first.trace_id)
+    assert info.started_at == first.start_time
+    assert info.attributes == {"source": "otlp", "service": "shop-agent"}

@@ -37,11 +37,12 @@ from driftwatch.collector.stream import FindingBroadcast
 from driftwatch.core.errors import DriftwatchError
 from driftwatch.core.logging import get_logger
 from driftwatch.core.records import Severity
+from driftwatch.store.arrow import exact_span_table
 from driftwatch.tracing.otlp import (
     OtlpDecoded,
     OtlpDecodeError,
     records_from_otlp_json,
-    records_from_otlp_protobuf,
+    table_from_otlp_protobuf,
 )
 
 __all__ = ["CollectorApp", "CollectorLimits"]
@@ -164,7 +165,10 @@ class CollectorApp:
                              f"use {PROTOBUF} or {JSON}")
         body = await self._read_body(scope, receive)
         decoded = self._decode(body, content_type)
-        future = self._ingest.offer(decoded.records)
+        table = decoded.table
+        if table is None:  # OTLP/JSON: decoded to records
+            table = exact_span_table(decoded.records)
+        future = self._ingest.offer(table)
         if future is None:
             raise _HttpError(503, _UNAVAILABLE, "ingest queue is full; retry later",
                              self._retry_after())
@@ -173,7 +177,7 @@ class CollectorApp:
         except Exception as error:
             raise _HttpError(503, _UNAVAILABLE, f"spans not stored ({error}); retry later",
                              self._retry_after()) from None
-        self._metrics.spans_received.inc(len(decoded.records))
+        self._metrics.spans_received.inc(table.num_rows)
         if decoded.rejected:
             self._metrics.spans_rejected.inc(decoded.rejected)
         await _respond(send, 200, _export_response(decoded, content_type), content_type)
@@ -213,7 +217,7 @@ class CollectorApp:
     def _decode(body: bytes, content_type: str) -> OtlpDecoded:
         try:
             if content_type == PROTOBUF:
-                return records_from_otlp_protobuf(body)
+                return table_from_otlp_protobuf(body)
             return records_from_otlp_json(_parse_json(body))
         except OtlpDecodeError as error:
             raise _HttpError(400, _INVALID_ARGUMENT, str(error)) from None

@@ -1,14 +1,16 @@
 """Durable ingest: the one thread that writes spans, with group commit and a bounded queue.
 
-Request handlers call :meth:`IngestQueue.offer` with a request's decoded spans. The
-writer thread takes everything waiting (several requests, up to ``max_batch`` spans),
-turns it into one Arrow table and writes it with one idempotent statement
+Request handlers call :meth:`IngestQueue.offer` with a request's decoded spans, as an
+Arrow table (``SPAN_SCHEMA`` plus the exact nanosecond times, see
+:func:`~driftwatch.tracing.otlp.table_from_otlp_protobuf`). The writer thread takes
+everything waiting (several requests, up to ``max_batch`` spans), joins it into one
+table and writes it with one idempotent statement
 (:meth:`Store.write_span_table`, deduplicated on trace and span id) and only then
 completes each request's future: a request is acknowledged once its spans are committed
 to DuckDB, whose write-ahead log survives a ``kill -9`` of this process. Group commit is
 what keeps one commit per request from limiting throughput.
 
-After the commit and before the acknowledgement, the same spans (and that table) go to
+After the commit and before the acknowledgement, the same table goes to
 the :class:`~driftwatch.collector.runs.RunTracker` (``runs`` rows, end of run) and to the
 monitors, so monitors only ever see spans that are stored, and a 200 means the
 monitors have them queued.
@@ -30,8 +32,7 @@ from typing import Protocol
 import pyarrow as pa
 
 from driftwatch.core.logging import get_logger
-from driftwatch.core.records import SpanRecord
-from driftwatch.store.arrow import records_to_arrow
+from driftwatch.store.arrow import SPAN_SCHEMA
 
 __all__ = ["IngestQueue", "SpanStore"]
 
@@ -48,21 +49,21 @@ class SpanStore(Protocol):
 
 @dataclass(slots=True)
 class _Pending:
-    records: list[SpanRecord]
+    table: pa.Table
     future: Future[int]
 
 
 class IngestQueue:
-    """Bounded queue + writer thread. ``on_committed(records, table)`` is called on the
-    writer thread after each commit (``table`` is ``records_to_arrow(records)``, as
-    written) (the monitor engine and run tracker hang off it; it may
-    block, which is backpressure). ``observe_commit(seconds, spans)`` feeds metrics."""
+    """Bounded queue + writer thread. ``on_committed(table)`` is called on the writer
+    thread after each commit with the spans just committed (the monitor engine and run
+    tracker hang off it; it may block, which is backpressure).
+    ``observe_commit(seconds, spans)`` feeds metrics."""
 
     def __init__(
         self,
         store: SpanStore,
         *,
-        on_committed: Callable[[list[SpanRecord], pa.Table], None] | None = None,
+        on_committed: Callable[[pa.Table], None] | None = None,
         observe_commit: Callable[[float, int], None] | None = None,
         max_pending: int = 65_536,
         max_batch: int = 16_384,
@@ -91,22 +92,24 @@ class IngestQueue:
         """Spans accepted for writing and not yet committed (the queue depth)."""
         return self._pending_spans
 
-    def offer(self, records: list[SpanRecord]) -> Future[int] | None:
-        """Queue one request's spans; the future resolves to the number of spans in the
-        request once they are committed (or fails if the store refuses them). Returns
-        None when the queue is full or closed: the caller answers "retry later". A
-        request larger than ``max_pending`` is taken when the queue is empty (the body
-        size limit bounds it), so it is never refused forever."""
+    def offer(self, table: pa.Table) -> Future[int] | None:
+        """Queue one request's spans (a table as the module docstring says; columns past
+        ``SPAN_SCHEMA`` go to ``on_committed``, not to the store). The future resolves to
+        the number of spans in the request once they are committed (or fails if the
+        store refuses them). Returns None when the queue is full or closed: the caller
+        answers "retry later". A request larger than ``max_pending`` is taken when the
+        queue is empty (the body size limit bounds it), so it is never refused forever."""
         future: Future[int] = Future()
-        if not records:
+        count = table.num_rows
+        if not count:
             future.set_result(0)
             return future
         with self._cond:
             pending = self._pending_spans
-            if self._closed or (pending and pending + len(records) > self.max_pending):
+            if self._closed or (pending and pending + count > self.max_pending):
                 return None
-            self._queue.append(_Pending(records, future))
-            self._pending_spans += len(records)
+            self._queue.append(_Pending(table, future))
+            self._pending_spans += count
             self._cond.notify()
         return future
 
@@ -125,11 +128,11 @@ class IngestQueue:
             if not self._queue:
                 return None if self._closed else []
             taken = [self._queue.popleft()]
-            count = len(taken[0].records)
-            while self._queue and count + len(self._queue[0].records) <= self._max_batch:
+            count = taken[0].table.num_rows
+            while self._queue and count + self._queue[0].table.num_rows <= self._max_batch:
                 item = self._queue.popleft()
                 taken.append(item)
-                count += len(item.records)
+                count += item.table.num_rows
             return taken
 
     def _run(self) -> None:
@@ -140,42 +143,44 @@ class IngestQueue:
             if not taken:
                 self._checkpoint_if_dirty()
                 continue
-            records = [record for item in taken for record in item.records]
-            table, error = self._write(records)
+            table = (taken[0].table if len(taken) == 1
+                     else pa.concat_tables([item.table for item in taken]))
+            error = self._write(table)
             if error is None and self._on_committed is not None:
                 try:  # before the acknowledgement: a 200 means "stored and being monitored"
-                    self._on_committed(records, table)
+                    self._on_committed(table)
                 except Exception:
-                    log.exception("after-commit hook failed", spans=len(records))
+                    log.exception("after-commit hook failed", spans=table.num_rows)
             with self._cond:
-                self._pending_spans -= len(records)
+                self._pending_spans -= table.num_rows
             for item in taken:
                 if error is None:
-                    item.future.set_result(len(item.records))
+                    item.future.set_result(item.table.num_rows)
                 else:
                     item.future.set_exception(error)
 
-    def _write(self, records: list[SpanRecord]) -> tuple[pa.Table, Exception | None]:
-        table = records_to_arrow(records)
+    def _write(self, table: pa.Table) -> Exception | None:
+        count = table.num_rows
+        stored = table.select(SPAN_SCHEMA.names)
         delay = 0.05
         for attempt in range(self._retries + 1):
             started = time.perf_counter()
             try:
-                self._store.write_span_table(table, json_checked=True)
+                self._store.write_span_table(stored, json_checked=True)
             except Exception as error:
                 if attempt < self._retries:
                     time.sleep(delay)
                     delay *= 4
                     continue
-                log.error("span batch not stored", spans=len(records), error=str(error))
-                self.failed += len(records)
-                return table, error
+                log.error("span batch not stored", spans=count, error=str(error))
+                self.failed += count
+                return error
             if self._observe_commit is not None:
-                self._observe_commit(time.perf_counter() - started, len(records))
-            self.committed += len(records)
+                self._observe_commit(time.perf_counter() - started, count)
+            self.committed += count
             self._dirty = True
-            return table, None
-        return table, None  # pragma: no cover - the loop always returns
+            return None
+        return None  # pragma: no cover - the loop always returns
 
     def _checkpoint_if_dirty(self) -> None:
         """Idle: fold the WAL into the file now rather than in the middle of a burst."""

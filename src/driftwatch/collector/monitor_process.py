@@ -41,10 +41,10 @@ import pyarrow as pa
 from driftwatch.collector.gcpolicy import long_lived_process
 from driftwatch.core.errors import DriftwatchError
 from driftwatch.core.logging import get_logger
-from driftwatch.core.records import Finding, SpanRecord
+from driftwatch.core.records import Finding
 from driftwatch.monitor.delivery import FindingDelivery, close_components
 from driftwatch.monitor.packfile import RulePack
-from driftwatch.store.arrow import records_from_arrow, with_exact_times
+from driftwatch.store.arrow import records_from_arrow
 from driftwatch.store.predicates import ARROW_ROWS
 
 __all__ = ["MonitorProcess", "MonitorProcessError"]
@@ -163,13 +163,15 @@ class MonitorProcess:
 
     # --- requests -----------------------------------------------------------------------
 
-    def submit(self, records: Sequence[SpanRecord], table: pa.Table) -> None:
-        """Send committed spans (``table`` is ``records_to_arrow(records)``); blocks while
-        too many are in flight. Never raises: after ``close`` (or when the child cannot
-        be restarted) the spans are stored but not monitored, which is logged."""
-        if not records:
+    def submit(self, table: pa.Table) -> None:
+        """Send committed spans: ``table`` as :func:`~driftwatch.store.arrow.
+        span_rows_to_arrow` makes it (``SPAN_SCHEMA`` plus the exact times, see
+        :func:`~driftwatch.store.arrow.with_exact_times`); blocks while too many are in
+        flight. Never raises: after ``close`` (or when the child cannot be restarted) the
+        spans are stored but not monitored, which is logged."""
+        count = table.num_rows
+        if not count:
             return
-        count = len(records)
         with self._cond:
             while (not self._closed and self._in_flight
                    and sum(self._in_flight.values()) + count > self._max_in_flight):
@@ -179,7 +181,7 @@ class MonitorProcess:
                 return
             seq = next(self._seq)
             self._in_flight[seq] = count
-        payload = _table_to_ipc(with_exact_times(table, records))
+        payload = _table_to_ipc(table)
         try:
             self._send(("spans", seq, payload))
         except (OSError, ValueError) as error:

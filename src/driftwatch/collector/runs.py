@@ -24,10 +24,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+import pyarrow as pa
+
 from driftwatch.core import semconv as sc
 from driftwatch.core.clock import SYSTEM_CLOCK, Clock
 from driftwatch.core.logging import get_logger
 from driftwatch.core.records import RunInfo, RunStatus, SpanRecord, ns_to_datetime
+from driftwatch.store.arrow import column_values, records_from_arrow
 
 __all__ = ["RunStore", "RunTracker"]
 
@@ -86,26 +89,53 @@ class RunTracker:
 
     def observe(self, records: Sequence[SpanRecord]) -> None:
         """Note committed spans (new runs get a ``running`` row at the next sweep)."""
+        self._observe(
+            [r.run_id for r in records], [r.turn for r in records], [r.model for r in records],
+            [r.parent_span_id for r in records], [r.status_code for r in records],
+            [r.status_message for r in records], lambda index: _new_run(records[index]),
+        )
+
+    def observe_table(self, table: pa.Table) -> None:
+        """:meth:`observe` for committed spans as an Arrow table (``SPAN_SCHEMA``, with
+        or without the exact time columns): only a new run's first row becomes a
+        record."""
+        if not table.num_rows:
+            return
+        def column(name: str) -> list[Any]:
+            return column_values(table.column(name))
+
+        self._observe(
+            column("run_id"), column("turn"), column("model"), column("parent_span_id"),
+            column("status_code"), column("status_message"),
+            lambda index: _new_run(records_from_arrow(table.slice(index, 1))[0]),
+        )
+
+    def _observe(self, run_ids: Sequence[str], turns: Sequence[int | None],
+                 models: Sequence[str | None], parents: Sequence[str | None],
+                 statuses: Sequence[str], messages: Sequence[str | None],
+                 new_run: Callable[[int], RunInfo]) -> None:
         now = time.monotonic()
         with self._lock:
             created = self._created
-            for record in records:
-                run = self._open.get(record.run_id)
+            for index, run_id in enumerate(run_ids):
+                run = self._open.get(run_id)
                 if run is None:
-                    run = _OpenRun(info=_new_run(record), last_seen=now)
-                    self._open[record.run_id] = run
+                    run = _OpenRun(info=new_run(index), last_seen=now)
+                    self._open[run_id] = run
                     created.append(run.info)
                 run.last_seen = now
                 run.spans += 1
-                if record.turn is not None and record.turn > run.info.turns:
-                    run.info = replace(run.info, turns=record.turn)
-                if record.model and run.info.model is None:
-                    run.info = replace(run.info, model=record.model)
-                if record.parent_span_id is None:
+                turn = turns[index]
+                if turn is not None and turn > run.info.turns:
+                    run.info = replace(run.info, turns=turn)
+                model = models[index]
+                if model and run.info.model is None:
+                    run.info = replace(run.info, model=model)
+                if parents[index] is None:
                     run.root_seen = True
-                    if record.status_code == "ERROR":
+                    if statuses[index] == "ERROR":
                         run.info = replace(run.info, status=RunStatus.ERRORED,
-                                           error=record.status_message or "root span error")
+                                           error=messages[index] or "root span error")
 
     def sweep(self, now: float | None = None) -> list[str]:
         """Write new runs' rows, end the runs that are due; returns the ended ids."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import compress
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +30,11 @@ from driftwatch.collector.stream import FindingBroadcast
 from driftwatch.core.clock import SYSTEM_CLOCK, Clock
 from driftwatch.core.ids import DEFAULT_IDS, IdSource
 from driftwatch.core.protocols import FindingSink
-from driftwatch.core.records import SpanRecord
 from driftwatch.monitor import MonitorEngine, builtin_pack_paths, default_monitors, resolve_packs
 from driftwatch.monitor.base import Monitor
 from driftwatch.monitor.delivery import FindingDelivery
 from driftwatch.store import Store, safe_query
+from driftwatch.store.arrow import column_values, records_from_arrow
 
 __all__ = ["Collector", "CollectorConfig"]
 
@@ -71,12 +70,11 @@ class RecentSpans:
         self._keys: set[int] = set()
         self._order: deque[int] = deque()
 
-    def fresh(self, records: Sequence[SpanRecord]) -> list[bool]:
-        """For each record: is it new (and now remembered)?"""
+    def fresh(self, trace_ids: Sequence[str], span_ids: Sequence[str]) -> list[bool]:
+        """For each span (by its trace and span id): is it new (and now remembered)?"""
         out: list[bool] = []
         keys, order = self._keys, self._order
-        for record in records:
-            key = hash((record.trace_id, record.span_id))
+        for key in map(hash, zip(trace_ids, span_ids, strict=True)):
             new = key not in keys
             if new:
                 keys.add(key)
@@ -151,17 +149,18 @@ class Collector:
         self.runs.start()
         self._closed = False
 
-    def _committed(self, records: list[SpanRecord], table: pa.Table) -> None:
-        new = self._recent.fresh(records)
-        fresh = list(compress(records, new))
-        if not fresh:
-            return
-        self.runs.observe(fresh)
+    def _committed(self, table: pa.Table) -> None:
+        new = self._recent.fresh(column_values(table.column("trace_id")),
+                                 column_values(table.column("span_id")))
+        if not all(new):
+            if not any(new):
+                return
+            table = table.filter(pa.array(new, pa.bool_()))
+        self.runs.observe_table(table)
         if isinstance(self.engine, MonitorProcess):
-            self.engine.submit(fresh, table if len(fresh) == len(records)
-                               else table.filter(pa.array(new, pa.bool_())))
+            self.engine.submit(table)
         else:
-            self.engine.submit_many(fresh)
+            self.engine.submit_many(records_from_arrow(table))
 
     def _end_run(self, run_id: str) -> object:
         return self.engine.end_run(run_id, timeout_s=60.0)

@@ -103,6 +103,56 @@ def _as_str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+SpanFields = tuple[Any, ...]
+"""A span's values in :class:`SpanRecord` field order (what :func:`span_fields` returns):
+``make_span_record(*fields)`` is the record, and Arrow columns can be built from many
+of them without building records (see :func:`driftwatch.store.arrow.span_rows_to_arrow`)."""
+
+
+def span_fields(
+    trace_id: str,
+    span_id: str,
+    parent_span_id: str | None,
+    name: str,
+    kind: str,
+    start_time_ns: int,
+    end_time_ns: int,
+    status_code: str,
+    status_message: str | None,
+    attributes: Mapping[str, Any],
+    resource: dict[str, Any],
+    events: tuple[SpanEvent, ...],
+    run_id: str | None = None,
+) -> SpanFields:
+    """Normalise ``attributes`` (aliases) and derive the typed columns (``run_id``,
+    ``turn``, ``operation`` …): the one place :meth:`SpanRecord.create` and the OTLP
+    decoder's column path share. ``resource`` is taken as it is (not copied)."""
+    attrs = normalize_attributes(attributes)
+    get = attrs.get
+    return (
+        trace_id,
+        span_id,
+        parent_span_id or None,
+        name,
+        kind,
+        start_time_ns,
+        end_time_ns,
+        status_code,
+        status_message,
+        attrs,
+        resource,
+        events,
+        str(run_id or get(sc.DW_RUN_ID) or get(sc.GEN_AI_CONVERSATION_ID) or trace_id),
+        _as_int(get(sc.DW_TURN)),
+        _as_str(get(sc.GEN_AI_OPERATION_NAME)),
+        _as_str(get(sc.GEN_AI_REQUEST_MODEL)) or _as_str(get(sc.GEN_AI_RESPONSE_MODEL)),
+        _as_str(get(sc.GEN_AI_PROVIDER_NAME)),
+        _as_str(get(sc.GEN_AI_TOOL_NAME)),
+        _as_int(get(sc.GEN_AI_USAGE_INPUT_TOKENS)),
+        _as_int(get(sc.GEN_AI_USAGE_OUTPUT_TOKENS)),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class SpanEvent:
     name: str
@@ -159,37 +209,10 @@ class SpanRecord:
         events: tuple[SpanEvent, ...] = (),
         run_id: str | None = None,
     ) -> SpanRecord:
-        attrs = normalize_attributes(attributes or {})
-        run = (
-            run_id
-            or attrs.get(sc.DW_RUN_ID)
-            or attrs.get(sc.GEN_AI_CONVERSATION_ID)
-            or trace_id
-        )
-        make = cls if cls is not SpanRecord else make_span_record
-        return make(  # positional, in field order
-            trace_id,
-            span_id,
-            parent_span_id or None,
-            name,
-            kind,
-            start_time_ns,
-            end_time_ns,
-            status_code,
-            status_message,
-            attrs,
-            dict(resource or {}),
-            events,
-            str(run),
-            _as_int(attrs.get(sc.DW_TURN)),
-            _as_str(attrs.get(sc.GEN_AI_OPERATION_NAME)),
-            _as_str(attrs.get(sc.GEN_AI_REQUEST_MODEL))
-            or _as_str(attrs.get(sc.GEN_AI_RESPONSE_MODEL)),
-            _as_str(attrs.get(sc.GEN_AI_PROVIDER_NAME)),
-            _as_str(attrs.get(sc.GEN_AI_TOOL_NAME)),
-            _as_int(attrs.get(sc.GEN_AI_USAGE_INPUT_TOKENS)),
-            _as_int(attrs.get(sc.GEN_AI_USAGE_OUTPUT_TOKENS)),
-        )
+        fields_ = span_fields(trace_id, span_id, parent_span_id, name, kind, start_time_ns,
+                              end_time_ns, status_code, status_message, attributes or {},
+                              dict(resource or {}), events, run_id)
+        return cls(*fields_) if cls is not SpanRecord else make_span_record(*fields_)
 
     @property
     def start_time(self) -> datetime:

@@ -17,6 +17,7 @@ from driftwatch.core.records import (
     FindingKind,
     Severity,
     SpanEvent,
+    SpanFields,
     SpanRecord,
     make_span_record,
 )
@@ -102,21 +103,19 @@ def to_json(value: Any) -> str:
     return _json(value)
 
 
-def _events_json(record: SpanRecord) -> str:
-    if not record.events:
+def _events_json(events: tuple[SpanEvent, ...]) -> str:
+    if not events:
         return "[]"
-    return _json(
-        [{"name": e.name, "time_ns": e.time_ns, "attributes": e.attributes} for e in record.events]
-    )
+    return _json([{"name": e.name, "time_ns": e.time_ns, "attributes": e.attributes}
+                  for e in events])
 
 
-def _resources_json(records: Sequence[SpanRecord]) -> list[str]:
+def _resources_json(resources: Sequence[dict[str, Any]]) -> list[str]:
     """Spans from one process share a resource: encode each distinct one once."""
     out: list[str] = []
     last: dict[str, Any] | None = None
     last_text = "{}"
-    for record in records:
-        resource = record.resource
+    for resource in resources:
         if resource is not last and resource != last:
             last, last_text = resource, _json(resource)
         out.append(last_text)
@@ -125,29 +124,79 @@ def _resources_json(records: Sequence[SpanRecord]) -> list[str]:
 
 def records_to_arrow(records: Sequence[SpanRecord]) -> pa.Table:
     """Column-wise conversion; no per-row Arrow calls."""
+    return _span_table(
+        [r.trace_id for r in records],
+        [r.span_id for r in records],
+        [r.parent_span_id for r in records],
+        [r.name for r in records],
+        [r.kind for r in records],
+        [r.start_time_ns for r in records],
+        [r.end_time_ns for r in records],
+        [r.status_code for r in records],
+        [r.status_message for r in records],
+        [r.attributes for r in records],
+        [r.resource for r in records],
+        [r.events for r in records],
+        [r.run_id for r in records],
+        [r.turn for r in records],
+        [r.operation for r in records],
+        [r.model for r in records],
+        [r.provider for r in records],
+        [r.tool_name for r in records],
+        [r.input_tokens for r in records],
+        [r.output_tokens for r in records],
+    )
+
+
+def span_rows_to_arrow(rows: Sequence[SpanFields]) -> pa.Table:
+    """:func:`~driftwatch.core.records.span_fields` rows → the table
+    ``with_exact_times(records_to_arrow(records), records)`` gives for the records
+    ``make_span_record(*row)`` would make, without making them."""
+    columns: list[Sequence[Any]] = list(zip(*rows, strict=True)) or [()] * _SPAN_FIELDS
+    table = _span_table(*columns)
+    return table.append_column(
+        EXACT_TIME_COLUMNS[0], pa.array(columns[5], pa.int64())
+    ).append_column(EXACT_TIME_COLUMNS[1], pa.array(columns[6], pa.int64()))
+
+
+_SPAN_FIELDS = 20  # SpanRecord's fields, the length of a span_fields row
+
+
+def _span_table(
+    trace_id: Sequence[str], span_id: Sequence[str], parent_span_id: Sequence[str | None],
+    name: Sequence[str], kind: Sequence[str], start_ns: Sequence[int], end_ns: Sequence[int],
+    status_code: Sequence[str], status_message: Sequence[str | None],
+    attributes: Sequence[dict[str, Any]], resource: Sequence[dict[str, Any]],
+    events: Sequence[tuple[SpanEvent, ...]], run_id: Sequence[str],
+    turn: Sequence[int | None], operation: Sequence[str | None], model: Sequence[str | None],
+    provider: Sequence[str | None], tool_name: Sequence[str | None],
+    input_tokens: Sequence[int | None], output_tokens: Sequence[int | None],
+) -> pa.Table:
+    """Columns in SpanRecord field order → a ``SPAN_SCHEMA`` table."""
     return pa.Table.from_pydict(
         {
-            "trace_id": [r.trace_id for r in records],
-            "span_id": [r.span_id for r in records],
-            "parent_span_id": [r.parent_span_id for r in records],
-            "run_id": [r.run_id for r in records],
-            "turn": [r.turn for r in records],
-            "name": [r.name for r in records],
-            "kind": [r.kind for r in records],
-            "operation": [r.operation for r in records],
-            "model": [r.model for r in records],
-            "provider": [r.provider for r in records],
-            "tool_name": [r.tool_name for r in records],
-            "input_tokens": [r.input_tokens for r in records],
-            "output_tokens": [r.output_tokens for r in records],
-            "start_time": [r.start_time_ns // 1000 for r in records],
-            "end_time": [r.end_time_ns // 1000 for r in records],
-            "duration_ms": [(r.end_time_ns - r.start_time_ns) / 1e6 for r in records],
-            "status_code": [r.status_code for r in records],
-            "status_message": [r.status_message for r in records],
-            "attributes": [_json(r.attributes) for r in records],
-            "resource": _resources_json(records),
-            "events": [_events_json(r) for r in records],
+            "trace_id": trace_id,
+            "span_id": span_id,
+            "parent_span_id": parent_span_id,
+            "run_id": run_id,
+            "turn": turn,
+            "name": name,
+            "kind": kind,
+            "operation": operation,
+            "model": model,
+            "provider": provider,
+            "tool_name": tool_name,
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "start_time": [ns // 1000 for ns in start_ns],
+            "end_time": [ns // 1000 for ns in end_ns],
+            "duration_ms": [(end - start) / 1e6 for start, end in zip(start_ns, end_ns,
+                                                                       strict=True)],
+            "status_code": status_code,
+            "status_message": status_message,
+            "attributes": [_json(value) for value in attributes],
+            "resource": _resources_json(resource),
+            "events": [_events_json(value) for value in events],
         },
         schema=SPAN_SCHEMA,
     )
@@ -166,6 +215,12 @@ def with_exact_times(table: pa.Table, records: Sequence[SpanRecord]) -> pa.Table
     ).append_column(EXACT_TIME_COLUMNS[1], pa.array([r.end_time_ns for r in records], pa.int64()))
 
 
+def exact_span_table(records: Sequence[SpanRecord]) -> pa.Table:
+    """``with_exact_times(records_to_arrow(records), records)``: the form the collector
+    queues, stores (``SPAN_SCHEMA`` columns) and sends to its monitor process."""
+    return with_exact_times(records_to_arrow(records), records)
+
+
 def records_from_arrow(table: pa.Table) -> list[SpanRecord]:
     """The inverse of :func:`records_to_arrow` (with :func:`with_exact_times` for exact
     times; without, times are the stored microseconds). The typed columns are taken as
@@ -174,15 +229,15 @@ def records_from_arrow(table: pa.Table) -> list[SpanRecord]:
     import orjson
 
     loads = orjson.loads
-    columns = {name: _column_values(table.column(name)) for name in SPAN_SCHEMA.names
+    columns = {name: column_values(table.column(name)) for name in SPAN_SCHEMA.names
                if name not in ("start_time", "end_time", "duration_ms")}
     if all(name in table.column_names for name in EXACT_TIME_COLUMNS):
-        starts = _column_values(table.column(EXACT_TIME_COLUMNS[0]))
-        ends = _column_values(table.column(EXACT_TIME_COLUMNS[1]))
+        starts = column_values(table.column(EXACT_TIME_COLUMNS[0]))
+        ends = column_values(table.column(EXACT_TIME_COLUMNS[1]))
     else:
         starts, ends = (
             [None if v is None else v * 1000
-             for v in _column_values(table.column(name).cast(pa.int64()))]
+             for v in column_values(table.column(name).cast(pa.int64()))]
             for name in ("start_time", "end_time")
         )
     resources: dict[str, dict[str, Any]] = {}
@@ -210,7 +265,7 @@ def records_from_arrow(table: pa.Table) -> list[SpanRecord]:
     ]
 
 
-def _column_values(column: pa.ChunkedArray) -> list[Any]:
+def column_values(column: pa.ChunkedArray) -> list[Any]:
     """Python values of a column. Through NumPy where that is exact (text, and integers
     without nulls): several times faster than ``to_pylist``."""
     if pa.types.is_string(column.type) or (

@@ -21,15 +21,25 @@ import base64
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from driftwatch.core.records import SpanEvent, SpanRecord
+from driftwatch.core.records import (
+    SpanEvent,
+    SpanFields,
+    SpanRecord,
+    make_span_record,
+    span_fields,
+)
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = [
     "OtlpDecodeError",
     "OtlpDecoded",
     "records_from_otlp_json",
     "records_from_otlp_protobuf",
+    "table_from_otlp_protobuf",
 ]
 
 MAX_REPORTED_ERRORS: Final = 10
@@ -55,6 +65,7 @@ class OtlpDecoded:
     first :data:`MAX_REPORTED_ERRORS` reasons, each naming the span by position)."""
 
     records: list[SpanRecord] = field(default_factory=list)
+    table: pa.Table | None = None  # instead of records (see table_from_otlp_protobuf)
     rejected: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -79,6 +90,26 @@ class OtlpDecoded:
 def records_from_otlp_protobuf(data: bytes) -> OtlpDecoded:
     """Decode a protobuf ``ExportTraceServiceRequest``. Raises :class:`OtlpDecodeError`
     when ``data`` is not one."""
+    out = OtlpDecoded()
+    out.records = [make_span_record(*row) for row in _pb_rows(data, out)]
+    return out
+
+
+def table_from_otlp_protobuf(data: bytes) -> OtlpDecoded:
+    """:func:`records_from_otlp_protobuf` straight to Arrow: ``table`` is what
+    ``with_exact_times(records_to_arrow(records), records)`` would be, and ``records``
+    stays empty. The collector's path: it stores and forwards tables, and building
+    records only to take them apart again was a quarter of its decoding cost."""
+    from driftwatch.store.arrow import span_rows_to_arrow
+
+    out = OtlpDecoded()
+    out.table = span_rows_to_arrow(_pb_rows(data, out))
+    return out
+
+
+def _pb_rows(data: bytes, out: OtlpDecoded) -> list[SpanFields]:
+    """The good spans of ``data`` as :func:`span_fields` rows; the others go to ``out``'s
+    rejections."""
     from google.protobuf.message import DecodeError
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
         ExportTraceServiceRequest,
@@ -89,7 +120,7 @@ def records_from_otlp_protobuf(data: bytes) -> OtlpDecoded:
         request.ParseFromString(data)
     except (DecodeError, RuntimeError, ValueError) as error:
         raise OtlpDecodeError(f"not an OTLP ExportTraceServiceRequest: {error}") from None
-    out = OtlpDecoded()
+    rows: list[SpanFields] = []
     for r_index, resource_spans in enumerate(request.resource_spans):
         where_r = f"resource_spans[{r_index}]"
         scope_list = resource_spans.scope_spans
@@ -101,13 +132,15 @@ def records_from_otlp_protobuf(data: bytes) -> OtlpDecoded:
         for s_index, scope_spans in enumerate(scope_list):
             for index, span in enumerate(scope_spans.spans):
                 try:
-                    out.records.append(_pb_span(span, resource))
+                    rows.append(_pb_span(span, resource))
                 except _SpanError as error:
                     out.reject(f"{where_r}.scope_spans[{s_index}].spans[{index}]", str(error))
-    return out
+    return rows
 
 
-def _pb_span(span: Any, resource: dict[str, Any]) -> SpanRecord:
+def _pb_span(span: Any, resource: dict[str, Any]) -> SpanFields:
+    """One span's :func:`span_fields`. Spans of one resource share its dict (a record
+    made from the row must not be mutated, as no record may)."""
     trace_id = _pb_id(span.trace_id, 16, "trace_id")
     span_id = _pb_id(span.span_id, 8, "span_id")
     parent = span.parent_span_id
@@ -122,21 +155,10 @@ def _pb_span(span: Any, resource: dict[str, Any]) -> SpanRecord:
         )
         for event in span.events
     ) if span.events else ()
-    return _checked(
-        SpanRecord.create(
-            trace_id=trace_id,
-            span_id=span_id,
-            parent_span_id=parent_id,
-            name=span.name,
-            kind=_enum(span.kind, _KINDS, "kind"),
-            start_time_ns=start,
-            end_time_ns=end,
-            status_code=_enum(status.code, _STATUS, "status.code"),
-            status_message=status.message or None,
-            attributes=_pb_attributes(span.attributes),
-            resource=resource,
-            events=events,
-        )
+    return _checked_fields(
+        span_fields(trace_id, span_id, parent_id, span.name, _enum(span.kind, _KINDS, "kind"),
+                    start, end, _enum(status.code, _STATUS, "status.code"),
+                    status.message or None, _pb_attributes(span.attributes), resource, events)
     )
 
 
@@ -429,6 +451,8 @@ def _times(start: int, end: int) -> tuple[int, int]:
         raise _SpanError("start time is missing")
     if end < start:
         raise _SpanError("end time is before start time")
+    if end >= _INT64:  # after 2262: beyond the nanosecond times a store or record keeps
+        raise _SpanError("end time is out of range")
     return start, end
 
 
@@ -445,9 +469,23 @@ def _finite(value: float) -> float | None:
 
 def _checked(record: SpanRecord) -> SpanRecord:
     """The typed columns must fit the store's (a 40-bit turn would fail a whole batch)."""
-    if record.turn is not None and not -_INT32 <= record.turn < _INT32:
-        raise _SpanError(f"driftwatch.turn {record.turn} is out of range")
-    for name, tokens in (("input", record.input_tokens), ("output", record.output_tokens)):
+    _check_ranges(record.turn, record.input_tokens, record.output_tokens)
+    return record
+
+
+def _checked_fields(row: SpanFields) -> SpanFields:
+    """:func:`_checked` for a :func:`span_fields` row."""
+    _check_ranges(row[_TURN], row[_INPUT_TOKENS], row[_OUTPUT_TOKENS])
+    return row
+
+
+_TURN, _INPUT_TOKENS, _OUTPUT_TOKENS = 13, 18, 19  # positions in a span_fields row
+
+
+def _check_ranges(turn: int | None, input_tokens: int | None,
+                  output_tokens: int | None) -> None:
+    if turn is not None and not -_INT32 <= turn < _INT32:
+        raise _SpanError(f"driftwatch.turn {turn} is out of range")
+    for name, tokens in (("input", input_tokens), ("output", output_tokens)):
         if tokens is not None and not -_INT64 <= tokens < _INT64:
             raise _SpanError(f"{name} token count is out of range")
-    return record
