@@ -129,3 +129,14 @@ def test_a_new_runs_row_takes_its_first_spans_identity(feed: Feed) -> None:
                                            first.trace_id)
     assert info.started_at == first.start_time
     assert info.attributes == {"source": "otlp", "service": "shop-agent"}
+
+
+def test_spans_of_a_run_already_open_add_to_it(feed: Feed) -> None:
+    store, ended = RowsStore(), []
+    runs = tracker(store, ended)
+    factory = RecordFactory(run_id="open")
+    feed(runs, [child(factory, 1)])
+    feed(runs, [child(factory, 2), child(factory, 3)])  # no new run in this batch
+    assert runs.open_runs == 1
+    runs.sweep(now=time.monotonic() + 31)
+    assert (store.rows["open"].turns, store.rows["open"].attributes["spans"]) == (3, 3)

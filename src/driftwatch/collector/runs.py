@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -43,11 +43,16 @@ class RunStore(Protocol):
 
 @dataclass(slots=True)
 class _OpenRun:
+    """``info`` is the run as first seen (its ``running`` row); what later spans add is
+    kept in the other fields and goes into the row written when the run ends."""
+
     info: RunInfo
     last_seen: float
+    turns: int = 0
+    model: str | None = None
+    error: str | None = None  # the root span's, when its status is ERROR
     spans: int = 0
     root_seen: bool = False
-    attributes: dict[str, Any] = field(default_factory=dict)
 
 
 class RunTracker:
@@ -104,11 +109,24 @@ class RunTracker:
         def column(name: str) -> list[Any]:
             return column_values(table.column(name))
 
-        self._observe(
-            column("run_id"), column("turn"), column("model"), column("parent_span_id"),
-            column("status_code"), column("status_message"),
-            lambda index: _new_run(records_from_arrow(table.slice(index, 1))[0]),
-        )
+        run_ids = column("run_id")
+        with self._lock:  # the first row of each run not open now, as records in one go
+            firsts: dict[str, int] = {}
+            for index, run_id in enumerate(run_ids):
+                if run_id not in firsts and run_id not in self._open:
+                    firsts[run_id] = index
+        at = list(firsts.values())
+        first_records = dict(zip(at, records_from_arrow(table.take(pa.array(at, pa.int64()))),
+                                 strict=True))
+
+        def new_run(index: int) -> RunInfo:
+            record = first_records.get(index)
+            if record is None:  # ended by the sweeper since: its row is read alone
+                record = records_from_arrow(table.slice(index, 1))[0]
+            return _new_run(record)
+
+        self._observe(run_ids, column("turn"), column("model"), column("parent_span_id"),
+                      column("status_code"), column("status_message"), new_run)
 
     def _observe(self, run_ids: Sequence[str], turns: Sequence[int | None],
                  models: Sequence[str | None], parents: Sequence[str | None],
@@ -120,22 +138,23 @@ class RunTracker:
             for index, run_id in enumerate(run_ids):
                 run = self._open.get(run_id)
                 if run is None:
-                    run = _OpenRun(info=new_run(index), last_seen=now)
+                    info = new_run(index)
+                    run = _OpenRun(info=info, last_seen=now, turns=info.turns,
+                                   model=info.model)
                     self._open[run_id] = run
-                    created.append(run.info)
+                    created.append(info)
                 run.last_seen = now
                 run.spans += 1
                 turn = turns[index]
-                if turn is not None and turn > run.info.turns:
-                    run.info = replace(run.info, turns=turn)
+                if turn is not None and turn > run.turns:
+                    run.turns = turn
                 model = models[index]
-                if model and run.info.model is None:
-                    run.info = replace(run.info, model=model)
+                if model and run.model is None:
+                    run.model = model
                 if parents[index] is None:
                     run.root_seen = True
                     if statuses[index] == "ERROR":
-                        run.info = replace(run.info, status=RunStatus.ERRORED,
-                                           error=messages[index] or "root span error")
+                        run.error = messages[index] or "root span error"
 
     def sweep(self, now: float | None = None) -> list[str]:
         """Write new runs' rows, end the runs that are due; returns the ended ids."""
@@ -177,11 +196,10 @@ class RunTracker:
         ended_at = self._clock.now()
         rows = []
         for _, run in ending:
-            status = (RunStatus.ERRORED if run.info.status is RunStatus.ERRORED
-                      else RunStatus.COMPLETED)
+            status = RunStatus.COMPLETED if run.error is None else RunStatus.ERRORED
             attributes = {**run.info.attributes, "spans": run.spans}
-            rows.append(replace(run.info, status=status, ended_at=ended_at,
-                                attributes=attributes))
+            rows.append(replace(run.info, status=status, error=run.error, turns=run.turns,
+                                model=run.model, ended_at=ended_at, attributes=attributes))
         self._upsert(rows)
         self.ended += len(ending)
 

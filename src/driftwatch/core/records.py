@@ -66,19 +66,30 @@ def ns_to_datetime(ns: int) -> datetime:
     return datetime.fromtimestamp(ns / 1e9, tz=UTC)
 
 
+_ALIAS, _FOREIGN = 1, 2
+_KEY_KINDS: dict[str, int] = {}  # attribute key → 0, _ALIAS or _FOREIGN (keys repeat)
+_KEY_KINDS_MAX = 65_536
+
+
+def _key_kind(key: str) -> int:
+    kind = _ALIAS if key in sc.ALIASES else _FOREIGN if key.startswith(FOREIGN_PREFIXES) else 0
+    if len(_KEY_KINDS) < _KEY_KINDS_MAX:  # bounded: keys may be anything a client sends
+        _KEY_KINDS[key] = kind
+    return kind
+
+
 def normalize_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
     """Rename known aliases to current GenAI names (the current name wins if both exist),
     then rewrite other instrumentations' message, operation and tool attributes (see
     :mod:`driftwatch.core.aliases`)."""
-    foreign = False
-    renamed = False
+    kinds = _KEY_KINDS
+    found = 0
     for key in attributes:
-        if key in sc.ALIASES:
-            renamed = True
-        elif key.startswith(FOREIGN_PREFIXES):
-            foreign = True
-    if not renamed and not foreign:
+        kind = kinds.get(key)
+        found |= _key_kind(key) if kind is None else kind
+    if not found:
         return dict(attributes)
+    foreign = found & _FOREIGN
     out: dict[str, Any] = {}
     for key, value in attributes.items():
         target = sc.ALIASES.get(key)

@@ -176,7 +176,11 @@ def _pb_attributes(items: Iterable[Any]) -> dict[str, Any]:
     for item in items:
         value = item.value
         kind = value.WhichOneof("value")
-        if kind in _PB_SCALARS:
+        if kind == "string_value":  # most values: read directly, not through getattr
+            out[item.key] = value.string_value
+        elif kind == "int_value":
+            out[item.key] = value.int_value
+        elif kind in _PB_SCALARS:
             out[item.key] = getattr(value, kind)
         else:
             out[item.key] = None if kind is None else _PB_COMPOSITES[kind](value)
