@@ -208,12 +208,20 @@ class ToolCallView:
 
 @dataclass(slots=True)
 class Turn:
-    """The records of one complete turn (or step), in arrival order."""
+    """The records of one complete turn (or step), in arrival order.
+
+    Several monitors read the same turn (see :mod:`driftwatch.monitor.turngroup`), so
+    what :meth:`texts`, :meth:`said` and :meth:`tool_calls` derive is computed once and
+    shared: treat the turn and what they return as read-only. (The cache is keyed by
+    the number of records, so a turn still being filled is recomputed.)"""
 
     number: int
     records: list[SpanRecord] = field(default_factory=list)
     turn_span: SpanRecord | None = None
     synthetic: bool = False
+    _derived_for: int = field(default=-1, init=False, repr=False, compare=False)
+    _said: list[str] | None = field(default=None, init=False, repr=False, compare=False)
+    _calls: list[ToolCallView] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def finding_turn(self) -> int | None:
@@ -228,13 +236,31 @@ class Turn:
     def chats(self) -> list[SpanRecord]:
         return [r for r in self.records if r.operation == sc.OP_CHAT]
 
+    def _fresh(self) -> None:
+        if self._derived_for != len(self.records):
+            self._derived_for = len(self.records)
+            self._said = self._calls = None
+
+    def said(self) -> list[str]:
+        """:func:`assistant_text` of each chat span, aligned with :meth:`chats`."""
+        self._fresh()
+        if self._said is None:
+            self._said = [assistant_text(r) for r in self.chats()]
+        return self._said
+
     def texts(self) -> list[str]:
         """What the agent said this turn, one string per chat span that said something."""
-        return [text for text in (assistant_text(r) for r in self.chats()) if text.strip()]
+        return [text for text in self.said() if text.strip()]
 
     def tool_calls(self) -> list[ToolCallView]:
         """The calls executed this turn (``execute_tool`` spans); when there are none,
         the calls the chat spans asked for (agents that trace only model calls)."""
+        self._fresh()
+        if self._calls is None:
+            self._calls = self._find_tool_calls()
+        return self._calls
+
+    def _find_tool_calls(self) -> list[ToolCallView]:
         executed = [
             ToolCallView(
                 name=r.tool_name or r.name.removeprefix(f"{sc.OP_EXECUTE_TOOL} "),
