@@ -155,7 +155,9 @@ def initial_instructions(record: SpanRecord) -> tuple[str, str] | None:
     found: tuple[str | None, str] = (None, "")
     if record.operation == sc.OP_INVOKE_AGENT:
         found = (system_instructions(record), "gen_ai.system_instructions")
-    elif record.operation == sc.OP_CHAT:
+    # both chat sources read the input messages: most spans of agents that do not
+    # capture content lack them, and are asked again on every batch until one has them
+    elif record.operation == sc.OP_CHAT and sc.GEN_AI_INPUT_MESSAGES in record.attributes:
         found = (input_system_text(record), "system message")
         if found[0] is None:
             found = (_first_user_text(record), "first user message")
@@ -164,10 +166,6 @@ def initial_instructions(record: SpanRecord) -> tuple[str, str] | None:
 
 def is_turn_span(record: SpanRecord) -> bool:
     return record.operation == sc.OP_TURN or record.name == sc.SPAN_TURN
-
-
-def _is_root(record: SpanRecord) -> bool:
-    return record.operation == sc.OP_INVOKE_AGENT
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,8 +307,9 @@ class TurnTracker:
     def add(self, records: Iterable[SpanRecord]) -> list[Turn]:
         """Take the next records; return the turns they complete, in turn order."""
         done: list[Turn] = []
+        root_operation = sc.OP_INVOKE_AGENT  # the loop runs once per record of every run
         for record in records:
-            if _is_root(record):
+            if record.operation == root_operation:
                 self.root = record
             elif record.turn is None and not self._open and self._closed_upto is None:
                 self._add_step(record, done)
@@ -357,13 +356,14 @@ class TurnTracker:
             turn = self._open[number] = Turn(number)
         turn.records.append(record)
         self._remember(record, number)
-        if is_turn_span(record) and record.turn == number:
+        if record.turn == number and is_turn_span(record):
             turn.turn_span = record
             self._turn_spans_seen = True
             done.extend(self._close_through(number))
         else:
-            lag = 2 if self._turn_spans_seen else 1
-            done.extend(self._close_through(number - lag))
+            closed = self._close_through(number - (2 if self._turn_spans_seen else 1))
+            if closed:
+                done.extend(closed)
         if len(self._open) > self._max_open:
             done.extend(self._close_through(min(self._open)))
 
