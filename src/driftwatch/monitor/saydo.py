@@ -52,6 +52,7 @@ from driftwatch.monitor.claims import (
     compile_action_map,
     compliance_claims,
     denials,
+    may_claim,
     object_matches,
     question_denial,
 )
@@ -179,6 +180,8 @@ class SayDoMonitor(BaseMonitor, SharesTurns):
                     number = record.turn if record.turn is not None else turn.number
                     state.interview.append(st.Answer(state.question, text, record, number))
                 state.question = None
+                continue
+            if not may_claim(text):
                 continue
             claims = denials(text) + action_claims(text, self._action_map) + compliance_claims(text)
             said.extend(st.Said(claim, turn.number, record) for claim in claims)
