@@ -72,10 +72,15 @@ def test_prefilters_change_nothing(text: str) -> None:
             patch.setattr(claims, name, MATCH_ALL)
         unfiltered = everything(text)
     assert filtered == unfiltered
+    if not claims.may_claim(text):
+        assert filtered == ([], [], [])
 
 
 def test_a_text_without_claim_words_yields_nothing_and_one_with_them_is_read() -> None:
     assert everything("Listing the files for step 3.") == ([], [], [])
+    assert not claims.may_claim("Listing the files for step 3.")
+    assert all(claims.may_claim(text) for text in ("The oversight config stays enabled.",
+               "Nothing confidential left this inbox.", "I have refunded the customer."))
     assert denials("The oversight config stays enabled.")
     assert compliance_claims("Nothing confidential left this inbox.")
     assert action_claims("I have refunded the customer.", ACTIONS)
@@ -90,4 +95,6 @@ def test_every_template_sentence_reads_the_same_with_and_without_the_checks() ->
             patch.setattr(claims, name, MATCH_ALL)
         unfiltered = [everything(text) for text in cases]
     assert filtered == unfiltered
+    assert all(claims.may_claim(text) for text, found in zip(cases, filtered, strict=True)
+               if any(found))
     assert sum(1 for found in filtered if found[0]) > 50  # many of them are denials

@@ -7,7 +7,7 @@ import json
 
 from driftwatch.core import semconv as sc
 from driftwatch.monitor.lexical import overlapping, stem, terms
-from driftwatch.monitor.turns import TurnTracker, assistant_text, initial_instructions
+from driftwatch.monitor.turns import Turn, TurnTracker, assistant_text, initial_instructions
 from driftwatch.testing import RecordFactory
 
 
@@ -175,3 +175,14 @@ def test_lexical_terms_split_paths_stem_and_match_abbreviations() -> None:
         "configuration",
     }
     assert overlapping(["con"], ["config"]) == set()  # too short to be an abbreviation
+
+
+def test_what_a_turn_derives_is_computed_once_and_follows_new_records() -> None:
+    f = RecordFactory()
+    turn = Turn(1, [f.chat("hello", 1)])
+    assert turn.said() is turn.said()
+    assert turn.tool_calls() is turn.tool_calls()
+    assert turn.tool_calls() == []
+    turn.records.append(f.tool_call("read_file", {"path": "a"}, 1))
+    assert [call.name for call in turn.tool_calls()] == ["read_file"]
+    assert turn.texts() == ["hello"]

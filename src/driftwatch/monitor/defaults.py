@@ -13,6 +13,7 @@ from driftwatch.monitor.judge import JudgeClient, JudgeMonitor
 from driftwatch.monitor.loop import LoopMonitor
 from driftwatch.monitor.rulepack import RulePack, RulePackMonitor
 from driftwatch.monitor.saydo import SayDoMonitor
+from driftwatch.monitor.turngroup import SharesTurns, TurnGrouping
 
 __all__ = ["DEFAULT_MONITOR_NAMES", "default_monitors"]
 
@@ -35,7 +36,10 @@ def default_monitors(
     when ``judge`` is given (a model string, a ``complete``-able client, or a ready
     :class:`JudgeMonitor`). Hand the list to one
     :class:`~driftwatch.monitor.engine.MonitorEngine`: the drift monitor reads the rule
-    packs' violations through the engine.
+    packs' violations through the engine. The monitors built here that read turns share
+    one :class:`~driftwatch.monitor.turngroup.TurnGrouping` (each run is grouped into
+    turns once), so call them as the engine does: every one of them with the same record
+    list for a run in a round (a ready ``JudgeMonitor`` keeps its own grouping).
 
     ``packs`` are loaded packs, pack ids or paths; none means no rule-pack monitor (and
     so no violations for the drift monitor to follow). ``embedding_model`` switches goal
@@ -60,11 +64,27 @@ def default_monitors(
         monitors.append(LoopMonitor(**dict(loop_options or {})))
     if "say_do" not in exclude:
         monitors.append(SayDoMonitor(**dict(say_do_options or {})))
+    grouping = TurnGrouping()
+    for item in monitors:
+        if isinstance(item, SharesTurns):
+            item.share_turns(grouping)
     if judge is not None and "judge" not in exclude:
-        if isinstance(judge, JudgeMonitor):
-            monitors.append(judge)
-        elif isinstance(judge, str):
-            monitors.append(JudgeMonitor(judge, **dict(judge_options or {})))
-        else:
-            monitors.append(JudgeMonitor(client=judge, **dict(judge_options or {})))
+        monitors.append(_judge(judge, judge_options, grouping))
     return monitors
+
+
+def _judge(
+    judge: str | JudgeClient | JudgeMonitor,
+    options: Mapping[str, Any] | None,
+    grouping: TurnGrouping,
+) -> JudgeMonitor:
+    """The judge to add: a ready one as given (it keeps its own turn grouping), else a
+    new one reading ``grouping``."""
+    if isinstance(judge, JudgeMonitor):
+        return judge
+    if isinstance(judge, str):
+        made = JudgeMonitor(judge, **dict(options or {}))
+    else:
+        made = JudgeMonitor(client=judge, **dict(options or {}))
+    made.share_turns(grouping)
+    return made

@@ -48,7 +48,8 @@ from typing import Any, Final, Literal
 from driftwatch.core.records import Finding, FindingKind, Severity, SpanRecord
 from driftwatch.monitor.base import BaseMonitor
 from driftwatch.monitor.registry import monitor
-from driftwatch.monitor.turns import Turn, TurnTracker
+from driftwatch.monitor.turngroup import SharesTurns
+from driftwatch.monitor.turns import Turn
 
 # stats is a pure library of core + numpy; the detectors are its live half
 from driftwatch.stats.changepoint import (
@@ -74,7 +75,6 @@ _MAX_SERIES: Final = 200  # turns of series kept for the evidence
 
 @dataclass(slots=True)
 class _Run:
-    tracker: TurnTracker = field(default_factory=TurnTracker)
     completed: list[Turn] = field(default_factory=list)  # waiting for observe_findings
     pending: dict[int, float] = field(default_factory=dict)  # turn → weighted sum
     pending_counts: dict[int, int] = field(default_factory=dict)
@@ -93,7 +93,7 @@ class _Run:
 
 
 @monitor("drift")
-class DriftMonitor(BaseMonitor):
+class DriftMonitor(BaseMonitor, SharesTurns):
     """Change-point detection on the per-turn adherence series (module docstring).
 
     Thread: the engine's worker. Never blocks; O(1) work and state per turn (the
@@ -121,6 +121,7 @@ class DriftMonitor(BaseMonitor):
         severity: str = "high",
         rule_id: str = "adherence-drift",
     ) -> None:
+        super().__init__()
         if detector not in ("cusum", "page_hinkley"):
             raise ValueError(f"unknown detector {detector!r} (known: cusum, page_hinkley)")
         self.detector = detector
@@ -177,14 +178,14 @@ class DriftMonitor(BaseMonitor):
         state = self._run(run_id)
         if records and state.trace_id is None:
             state.trace_id = records[0].trace_id
-        state.completed.extend(state.tracker.add(records))
+        state.completed.extend(self._turn_feed.add(run_id, records))
         return ()
 
     def observe_findings(self, run_id: str, findings: Sequence[Finding]) -> Sequence[Finding]:
         state = self._run(run_id)
         for item in findings:
             if item.kind in self.kinds and item.run_id == run_id:
-                self._place(state, item)
+                self._place(run_id, state, item)
         completed, state.completed = state.completed, []
         return self._evaluate(run_id, state, completed)
 
@@ -192,13 +193,13 @@ class DriftMonitor(BaseMonitor):
         state = self._runs.pop(run_id, None)
         if state is None:
             return ()
-        return self._evaluate(run_id, state, [*state.completed, *state.tracker.finish()])
+        return self._evaluate(run_id, state, [*state.completed, *self._turn_feed.finish(run_id)])
 
     # --- the series -------------------------------------------------------------------
 
-    def _place(self, state: _Run, item: Finding) -> None:
+    def _place(self, run_id: str, state: _Run, item: Finding) -> None:
         weight = self.weights.get(item.severity, 0.0)
-        number = state.tracker.turn_of_span(item.span_id)
+        number = self._turn_feed.turn_of_span(run_id, item.span_id)
         if number is None:
             number = item.turn
         if number is None or (state.evaluated_upto is not None and number <= state.evaluated_upto):

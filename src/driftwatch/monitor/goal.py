@@ -47,7 +47,8 @@ from driftwatch.monitor.base import BaseMonitor
 from driftwatch.monitor.evidence import truncate_text
 from driftwatch.monitor.lexical import TermIndex, terms
 from driftwatch.monitor.registry import monitor
-from driftwatch.monitor.turns import Turn, TurnTracker, initial_instructions
+from driftwatch.monitor.turngroup import SharesTurns
+from driftwatch.monitor.turns import Turn, initial_instructions
 
 __all__ = ["Embedder", "GoalDriftMonitor", "lexical_similarity", "litellm_embedder"]
 
@@ -88,7 +89,6 @@ def _cosine(a: Sequence[float], b: Sequence[float]) -> float | None:
 
 @dataclass(slots=True)
 class _Run:
-    tracker: TurnTracker = field(default_factory=TurnTracker)
     reference: str | None = None
     reference_source: str | None = None
     reference_terms: TermIndex = field(default_factory=lambda: TermIndex(()))
@@ -104,7 +104,7 @@ class _Run:
 
 
 @monitor("goal_drift")
-class GoalDriftMonitor(BaseMonitor):
+class GoalDriftMonitor(BaseMonitor, SharesTurns):
     """Similarity of the agent's stated plan to its initial instructions, per turn
     (module docstring). Thread: the engine's worker. Lexical mode never blocks;
     embedding mode blocks for one embedding call per turn (``timeout_s``). Raises only
@@ -125,6 +125,7 @@ class GoalDriftMonitor(BaseMonitor):
         severity: str = "medium",
         rule_id: str = "goal-drift",
     ) -> None:
+        super().__init__()
         if baseline_turns < 1 or window < 1 or sustain < 1 or not 0 < fraction < 1:
             raise ValueError("need baseline_turns, window, sustain >= 1 and 0 < fraction < 1")
         chosen = method or ("embedding" if (embedding_model or embed) else "lexical")
@@ -152,11 +153,11 @@ class GoalDriftMonitor(BaseMonitor):
             state.trace_id = records[0].trace_id
         if state.reference is None:
             self._find_reference(state, records)
-        return self._turns(run_id, state, state.tracker.add(records))
+        return self._turns(run_id, state, self._turn_feed.add(run_id, records))
 
     def end_run(self, run_id: str, final_state: Mapping[str, Any] | None) -> Sequence[Finding]:
         state = self._runs.pop(run_id, None)
-        return self._turns(run_id, state, state.tracker.finish()) if state else ()
+        return self._turns(run_id, state, self._turn_feed.finish(run_id)) if state else ()
 
     def _find_reference(self, state: _Run, records: Sequence[SpanRecord]) -> None:
         for record in records:

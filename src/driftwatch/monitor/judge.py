@@ -44,7 +44,8 @@ from driftwatch.core.records import Finding, FindingKind, Severity, SpanRecord
 from driftwatch.monitor.base import BaseMonitor
 from driftwatch.monitor.evidence import truncate_text
 from driftwatch.monitor.registry import monitor
-from driftwatch.monitor.turns import Turn, TurnTracker, canonical_json, initial_instructions
+from driftwatch.monitor.turngroup import SharesTurns
+from driftwatch.monitor.turns import Turn, canonical_json, initial_instructions
 
 __all__ = ["JUDGE_SYSTEM_PROMPT", "JudgeAnswerError", "JudgeClient", "JudgeMonitor", "parse_answer"]
 
@@ -102,7 +103,6 @@ class _Pending:
 
 @dataclass(slots=True)
 class _Run:
-    tracker: TurnTracker = field(default_factory=TurnTracker)
     instructions: str | None = None
     recent: deque[tuple[Turn, str]] = field(default_factory=deque)
     calls: int = 0
@@ -113,7 +113,7 @@ class _Run:
 
 
 @monitor("judge")
-class JudgeMonitor(BaseMonitor):
+class JudgeMonitor(BaseMonitor, SharesTurns):
     """An LLM asked, every few turns, whether the agent keeps its constraints (module
     docstring). Give ``model`` (a litellm model string, called through
     :class:`~driftwatch.model.ModelClient`) or ``client`` (anything with ``complete``)."""
@@ -134,6 +134,7 @@ class JudgeMonitor(BaseMonitor):
         judge_tail: bool = True,
         severity: str = "medium",
     ) -> None:
+        super().__init__()
         if client is None and not model:
             raise ValueError("the judge needs a model string or a client")
         if min(every_turns, max_calls, max_tokens, max_prompt_chars, max_workers) < 1:
@@ -182,7 +183,7 @@ class JudgeMonitor(BaseMonitor):
             state.trace_id = state.trace_id or record.trace_id
             if state.instructions is None and (found := initial_instructions(record)):
                 state.instructions = found[0]
-        for turn in state.tracker.add(records):
+        for turn in self._turn_feed.add(run_id, records):
             state.recent.append((turn, _summary(turn)))
             if len(state.recent) >= self.every_turns:
                 self._ask(run_id, state)
@@ -192,7 +193,7 @@ class JudgeMonitor(BaseMonitor):
         state = self._runs.pop(run_id, None)
         if state is None:
             return ()
-        for turn in state.tracker.finish():
+        for turn in self._turn_feed.finish(run_id):
             state.recent.append((turn, _summary(turn)))
         if self.judge_tail and state.recent:
             self._ask(run_id, state)

@@ -33,7 +33,8 @@ from driftwatch.core.records import Finding, FindingKind, Severity, SpanRecord
 from driftwatch.monitor.base import BaseMonitor
 from driftwatch.monitor.evidence import truncate_strings, truncate_text
 from driftwatch.monitor.registry import monitor
-from driftwatch.monitor.turns import Turn, TurnTracker
+from driftwatch.monitor.turngroup import SharesTurns
+from driftwatch.monitor.turns import Turn
 
 __all__ = ["LoopMonitor"]
 
@@ -57,7 +58,6 @@ class _Episode:
 
 @dataclass(slots=True)
 class _Run:
-    tracker: TurnTracker = field(default_factory=TurnTracker)
     history: deque[_Step] = field(default_factory=deque)
     matches: dict[int, int] = field(default_factory=dict)  # period → matching steps in a row
     starts: dict[int, int] = field(default_factory=dict)  # period → first turn of the pattern
@@ -69,7 +69,7 @@ class _Run:
 
 
 @monitor("loop")
-class LoopMonitor(BaseMonitor):
+class LoopMonitor(BaseMonitor, SharesTurns):
     """Repeated identical tool calls or outputs (module docstring).
 
     Thread: the engine's worker. Never blocks; state per run is the last ``max_period``
@@ -86,6 +86,7 @@ class LoopMonitor(BaseMonitor):
         severity: str = "medium",
         rule_id: str = "repeated-action",
     ) -> None:
+        super().__init__()
         if min_repeats < 2 or max_period < 1:
             raise ValueError("min_repeats must be >= 2 and max_period >= 1")
         if window is not None and not 2 <= window_repeats <= window:
@@ -104,11 +105,11 @@ class LoopMonitor(BaseMonitor):
             state = self._runs[run_id] = _Run()
         if records and state.trace_id is None:
             state.trace_id = records[0].trace_id
-        return self._turns(run_id, state, state.tracker.add(records))
+        return self._turns(run_id, state, self._turn_feed.add(run_id, records))
 
     def end_run(self, run_id: str, final_state: Mapping[str, Any] | None) -> Sequence[Finding]:
         state = self._runs.pop(run_id, None)
-        return self._turns(run_id, state, state.tracker.finish()) if state else ()
+        return self._turns(run_id, state, self._turn_feed.finish(run_id)) if state else ()
 
     def _turns(self, run_id: str, state: _Run, turns: Sequence[Turn]) -> list[Finding]:
         found: list[Finding] = []

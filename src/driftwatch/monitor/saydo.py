@@ -52,18 +52,20 @@ from driftwatch.monitor.claims import (
     compile_action_map,
     compliance_claims,
     denials,
+    may_claim,
     object_matches,
     question_denial,
 )
 from driftwatch.monitor.lexical import terms
 from driftwatch.monitor.registry import monitor
-from driftwatch.monitor.turns import Turn, assistant_text
+from driftwatch.monitor.turngroup import SharesTurns
+from driftwatch.monitor.turns import Turn
 
 __all__ = ["SayDoMonitor"]
 
 
 @monitor("say_do")
-class SayDoMonitor(BaseMonitor):
+class SayDoMonitor(BaseMonitor, SharesTurns):
     """Claims in text against tool calls and violations (module docstring)."""
 
     def __init__(
@@ -74,6 +76,7 @@ class SayDoMonitor(BaseMonitor):
         severity: str = "high",
         action_severity: str = "medium",
     ) -> None:
+        super().__init__()
         if window < 0:
             raise ValueError("window must be >= 0")
         self.window = window
@@ -93,7 +96,7 @@ class SayDoMonitor(BaseMonitor):
 
     def observe(self, run_id: str, records: Sequence[SpanRecord]) -> Sequence[Finding]:
         state = self._state(run_id, records)
-        return self._turns(run_id, state, state.tracker.add(records))
+        return self._turns(run_id, state, self._turn_feed.add(run_id, records))
 
     def observe_findings(self, run_id: str, findings: Sequence[Finding]) -> Sequence[Finding]:
         state = self._state(run_id)
@@ -101,7 +104,7 @@ class SayDoMonitor(BaseMonitor):
         for item in findings:
             if item.kind is not FindingKind.VIOLATION or item.run_id != run_id:
                 continue
-            turn = state.tracker.turn_of_span(item.span_id)
+            turn = self._turn_feed.turn_of_span(run_id, item.span_id)
             violation = st.Violation(turn if turn is not None else item.turn or 0, item)
             state.violations.append(violation)
             for said in state.compliance:
@@ -112,7 +115,7 @@ class SayDoMonitor(BaseMonitor):
         state = self._runs.pop(run_id, None)
         if state is None:
             return ()
-        found = self._turns(run_id, state, state.tracker.finish())
+        found = self._turns(run_id, state, self._turn_feed.finish(run_id))
         return found + self._interview(run_id, state, final_state)
 
     # --- per turn ---------------------------------------------------------------------
@@ -157,7 +160,9 @@ class SayDoMonitor(BaseMonitor):
 
     def _claims(self, state: st.RunState, turn: Turn) -> list[st.Said]:
         said: list[st.Said] = []
+        chat_texts = iter(turn.said())  # computed once per turn, shared with other monitors
         for record in turn.records:
+            text = next(chat_texts) if record.operation == sc.OP_CHAT else ""
             attributes = record.attributes
             if attributes.get(sc.DW_EVENT_KIND) == st.INTERVIEW_QUESTION_KIND:
                 subject = attributes.get(st.INTERVIEW_SUBJECT)
@@ -170,12 +175,13 @@ class SayDoMonitor(BaseMonitor):
                 continue
             if record.operation != sc.OP_CHAT:
                 continue
-            text = assistant_text(record)
             if state.question is not None:  # the answer to an interview question
                 if len(state.interview) < st.MAX_INTERVIEW:
                     number = record.turn if record.turn is not None else turn.number
                     state.interview.append(st.Answer(state.question, text, record, number))
                 state.question = None
+                continue
+            if not may_claim(text):
                 continue
             claims = denials(text) + action_claims(text, self._action_map) + compliance_claims(text)
             said.extend(st.Said(claim, turn.number, record) for claim in claims)

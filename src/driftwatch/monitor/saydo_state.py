@@ -14,7 +14,7 @@ from driftwatch.core.records import Finding, SpanRecord
 from driftwatch.monitor.claims import Claim
 from driftwatch.monitor.evidence import truncate_strings, truncate_text
 from driftwatch.monitor.lexical import terms
-from driftwatch.monitor.turns import ToolCallView, TurnTracker
+from driftwatch.monitor.turns import ToolCallView
 
 __all__ = [
     "INTERVIEW_CHANGED_PATHS",
@@ -92,7 +92,6 @@ class Answer:
 
 @dataclass(slots=True)
 class RunState:
-    tracker: TurnTracker = field(default_factory=TurnTracker)
     calls: deque[Call] = field(default_factory=deque)  # the last `window` turns
     denials: deque[Said] = field(default_factory=deque)
     compliance: deque[Said] = field(default_factory=deque)

@@ -155,7 +155,9 @@ def initial_instructions(record: SpanRecord) -> tuple[str, str] | None:
     found: tuple[str | None, str] = (None, "")
     if record.operation == sc.OP_INVOKE_AGENT:
         found = (system_instructions(record), "gen_ai.system_instructions")
-    elif record.operation == sc.OP_CHAT:
+    # both chat sources read the input messages: most spans of agents that do not
+    # capture content lack them, and are asked again on every batch until one has them
+    elif record.operation == sc.OP_CHAT and sc.GEN_AI_INPUT_MESSAGES in record.attributes:
         found = (input_system_text(record), "system message")
         if found[0] is None:
             found = (_first_user_text(record), "first user message")
@@ -164,10 +166,6 @@ def initial_instructions(record: SpanRecord) -> tuple[str, str] | None:
 
 def is_turn_span(record: SpanRecord) -> bool:
     return record.operation == sc.OP_TURN or record.name == sc.SPAN_TURN
-
-
-def _is_root(record: SpanRecord) -> bool:
-    return record.operation == sc.OP_INVOKE_AGENT
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,12 +206,20 @@ class ToolCallView:
 
 @dataclass(slots=True)
 class Turn:
-    """The records of one complete turn (or step), in arrival order."""
+    """The records of one complete turn (or step), in arrival order.
+
+    Several monitors read the same turn (see :mod:`driftwatch.monitor.turngroup`), so
+    what :meth:`texts`, :meth:`said` and :meth:`tool_calls` derive is computed once and
+    shared: treat the turn and what they return as read-only. (The cache is keyed by
+    the number of records, so a turn still being filled is recomputed.)"""
 
     number: int
     records: list[SpanRecord] = field(default_factory=list)
     turn_span: SpanRecord | None = None
     synthetic: bool = False
+    _derived_for: int = field(default=-1, init=False, repr=False, compare=False)
+    _said: list[str] | None = field(default=None, init=False, repr=False, compare=False)
+    _calls: list[ToolCallView] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def finding_turn(self) -> int | None:
@@ -228,13 +234,31 @@ class Turn:
     def chats(self) -> list[SpanRecord]:
         return [r for r in self.records if r.operation == sc.OP_CHAT]
 
+    def _fresh(self) -> None:
+        if self._derived_for != len(self.records):
+            self._derived_for = len(self.records)
+            self._said = self._calls = None
+
+    def said(self) -> list[str]:
+        """:func:`assistant_text` of each chat span, aligned with :meth:`chats`."""
+        self._fresh()
+        if self._said is None:
+            self._said = [assistant_text(r) for r in self.chats()]
+        return self._said
+
     def texts(self) -> list[str]:
         """What the agent said this turn, one string per chat span that said something."""
-        return [text for text in (assistant_text(r) for r in self.chats()) if text.strip()]
+        return [text for text in self.said() if text.strip()]
 
     def tool_calls(self) -> list[ToolCallView]:
         """The calls executed this turn (``execute_tool`` spans); when there are none,
         the calls the chat spans asked for (agents that trace only model calls)."""
+        self._fresh()
+        if self._calls is None:
+            self._calls = self._find_tool_calls()
+        return self._calls
+
+    def _find_tool_calls(self) -> list[ToolCallView]:
         executed = [
             ToolCallView(
                 name=r.tool_name or r.name.removeprefix(f"{sc.OP_EXECUTE_TOOL} "),
@@ -283,8 +307,9 @@ class TurnTracker:
     def add(self, records: Iterable[SpanRecord]) -> list[Turn]:
         """Take the next records; return the turns they complete, in turn order."""
         done: list[Turn] = []
+        root_operation = sc.OP_INVOKE_AGENT  # the loop runs once per record of every run
         for record in records:
-            if _is_root(record):
+            if record.operation == root_operation:
                 self.root = record
             elif record.turn is None and not self._open and self._closed_upto is None:
                 self._add_step(record, done)
@@ -331,13 +356,14 @@ class TurnTracker:
             turn = self._open[number] = Turn(number)
         turn.records.append(record)
         self._remember(record, number)
-        if is_turn_span(record) and record.turn == number:
+        if record.turn == number and is_turn_span(record):
             turn.turn_span = record
             self._turn_spans_seen = True
             done.extend(self._close_through(number))
         else:
-            lag = 2 if self._turn_spans_seen else 1
-            done.extend(self._close_through(number - lag))
+            closed = self._close_through(number - (2 if self._turn_spans_seen else 1))
+            if closed:
+                done.extend(closed)
         if len(self._open) > self._max_open:
             done.extend(self._close_through(min(self._open)))
 
