@@ -17,22 +17,10 @@ from driftwatch.ingest.taubench import read_taubench
 from driftwatch.monitor import MonitorEngine, default_monitors, resolve_packs
 from driftwatch.monitor.delivery import FindingDelivery
 from driftwatch.store.arrow import exact_span_table
+from driftwatch.testing import RecordingSink
 
 EXCERPT = Path(__file__).parents[1] / "data" / "taubench" / "gpt-4o-airline-excerpt.json"
 PACKS = ["taubench-airline"]
-
-
-class Collect:
-    name = "collect"
-
-    def __init__(self) -> None:
-        self.findings: list[Finding] = []
-
-    def send(self, findings: Sequence[Finding]) -> None:
-        self.findings.extend(findings)
-
-    def close(self) -> None:
-        return None
 
 
 def excerpt_runs() -> list[tuple[str, list[SpanRecord]]]:
@@ -45,19 +33,19 @@ def content(findings: Sequence[Finding]) -> list[tuple[object, ...]]:
                    f.severity.label, f.message) for f in findings)
 
 
-def start(sink: Collect, **options: object) -> MonitorProcess:
+def start(sink: RecordingSink, **options: object) -> MonitorProcess:
     delivery = FindingDelivery(None, [sink], SYSTEM_CLOCK, record_alerts=False)
     return MonitorProcess(resolve_packs(PACKS), delivery, **options)  # type: ignore[arg-type]
 
 
 def test_same_findings_as_the_in_process_engine() -> None:
     runs = excerpt_runs()
-    local = Collect()
+    local = RecordingSink()
     with MonitorEngine(default_monitors(resolve_packs(PACKS)), sinks=[local]) as engine:
         for run_id, spans in runs:
             engine.submit_many(spans)
             engine.end_run(run_id)
-    remote = Collect()
+    remote = RecordingSink()
     process = start(remote)
     try:
         assert process.pid is not None
@@ -78,7 +66,7 @@ def test_same_findings_as_the_in_process_engine() -> None:
 
 def test_a_killed_child_is_replaced_and_monitoring_goes_on() -> None:
     runs = excerpt_runs()
-    sink = Collect()
+    sink = RecordingSink()
     process = start(sink)
     try:
         first_pid = process.pid
@@ -101,7 +89,7 @@ def test_a_killed_child_is_replaced_and_monitoring_goes_on() -> None:
 
 def test_backpressure_bounds_the_spans_in_flight() -> None:
     runs = excerpt_runs()
-    sink = Collect()
+    sink = RecordingSink()
     process = start(sink, max_in_flight=1)
     try:
         sent = 0
@@ -115,7 +103,7 @@ def test_backpressure_bounds_the_spans_in_flight() -> None:
 
 
 def test_after_close_spans_are_not_monitored_and_calls_return() -> None:
-    sink = Collect()
+    sink = RecordingSink()
     process = start(sink)
     process.close()
     run_id, spans = excerpt_runs()[0]

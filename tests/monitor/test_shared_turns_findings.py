@@ -32,7 +32,7 @@ from driftwatch.monitor import (
 from driftwatch.monitor.base import BaseMonitor, BatchObserver, FindingObserver, Monitor
 from driftwatch.monitor.rulepack import RulePack
 from driftwatch.monitor.turngroup import SharesTurns
-from driftwatch.testing import RecordingConsumer
+from driftwatch.testing import RecordingConsumer, RecordingSink
 from driftwatch.tracing.otlp import records_from_otlp_protobuf
 
 ROOT = Path(__file__).parents[2]
@@ -192,26 +192,13 @@ def test_shared_turns_find_the_same_as_own_turns(
         assert {"drift", "loop", "say_do"} <= monitors, monitors
 
 
-class _Collect:
-    name = "collect"
-
-    def __init__(self) -> None:
-        self.findings: list[Finding] = []
-
-    def send(self, findings: Sequence[Finding]) -> None:
-        self.findings.extend(findings)
-
-    def close(self) -> None:
-        return None
-
-
 def test_the_engine_finds_the_same_with_shared_turns(
     simulated: tuple[list[RulePack], Runs],
 ) -> None:
     packs, runs = simulated
     results = []
     for monitors in (default_monitors(packs), own_groupings(packs)):
-        sink = _Collect()
+        sink = RecordingSink()
         with MonitorEngine(monitors, sinks=[sink], ids=SequentialIds(),
                            clock=FrozenClock()) as engine:
             for run in runs:

@@ -74,6 +74,21 @@ class RecordFactory:
         )
 
 
+class RecordingSink:
+    """A finding sink that keeps every finding it is sent, in order."""
+
+    name = "recording"
+
+    def __init__(self) -> None:
+        self.findings: list[Finding] = []
+
+    def send(self, findings: Sequence[Finding]) -> None:
+        self.findings.extend(findings)
+
+    def close(self) -> None:
+        return None
+
+
 class RecordingConsumer:
     """A record consumer that keeps everything in memory (for in-process trace tests)."""
 
