@@ -254,9 +254,9 @@ def test_arrow_rows_gives_the_rows_records_came_from_in_their_order() -> None:
 
     from driftwatch.store.arrow import (
         SPAN_SCHEMA,
+        exact_span_table,
         records_from_arrow,
         records_to_arrow,
-        with_exact_times,
     )
     from driftwatch.store.predicates import ArrowRows
 
@@ -267,7 +267,7 @@ def test_arrow_rows_gives_the_rows_records_came_from_in_their_order() -> None:
                 for i in range(n)]
 
     rows = ArrowRows()
-    tables = [with_exact_times(records_to_arrow(r), r) for r in (make(5, "a"), make(7, "b"))]
+    tables = [exact_span_table(r) for r in (make(5, "a"), make(7, "b"))]
     records = [records_from_arrow(table) for table in tables]
     assert rows.table(records[0]) is None  # nothing registered
     for table, made in zip(tables, records, strict=True):

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from driftwatch.core.records import Finding, SpanEvent, SpanRecord
 from driftwatch.store import FINDING_SCHEMA, SPAN_SCHEMA, findings_to_arrow, records_to_arrow
-from driftwatch.store.arrow import records_from_arrow, to_json, with_exact_times
+from driftwatch.store.arrow import exact_span_table, records_from_arrow, to_json
 
 
 def test_records_become_one_table_in_span_schema(make_span: Callable[..., SpanRecord]) -> None:
@@ -108,7 +108,7 @@ def _records(draw: st.DrawFn) -> SpanRecord:
 @settings(max_examples=150, deadline=None)
 @given(st.lists(_records(), max_size=12))
 def test_records_come_back_from_arrow_unchanged(records: list[SpanRecord]) -> None:
-    table = with_exact_times(records_to_arrow(records), records)
+    table = exact_span_table(records)
     assert records_from_arrow(table) == records
 
 

@@ -37,11 +37,10 @@ from driftwatch.collector.stream import FindingBroadcast
 from driftwatch.core.errors import DriftwatchError
 from driftwatch.core.logging import get_logger
 from driftwatch.core.records import Severity
-from driftwatch.store.arrow import exact_span_table
 from driftwatch.tracing.otlp import (
     OtlpDecoded,
     OtlpDecodeError,
-    records_from_otlp_json,
+    table_from_otlp_json,
     table_from_otlp_protobuf,
 )
 
@@ -166,8 +165,7 @@ class CollectorApp:
         body = await self._read_body(scope, receive)
         decoded = self._decode(body, content_type)
         table = decoded.table
-        if table is None:  # OTLP/JSON: decoded to records
-            table = exact_span_table(decoded.records)
+        assert table is not None  # both decoders below give a table
         future = self._ingest.offer(table)
         if future is None:
             raise _HttpError(503, _UNAVAILABLE, "ingest queue is full; retry later",
@@ -218,7 +216,7 @@ class CollectorApp:
         try:
             if content_type == PROTOBUF:
                 return table_from_otlp_protobuf(body)
-            return records_from_otlp_json(_parse_json(body))
+            return table_from_otlp_json(_parse_json(body))
         except OtlpDecodeError as error:
             raise _HttpError(400, _INVALID_ARGUMENT, str(error)) from None
         except RecursionError:

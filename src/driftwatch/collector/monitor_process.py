@@ -165,10 +165,9 @@ class MonitorProcess:
 
     def submit(self, table: pa.Table) -> None:
         """Send committed spans: ``table`` as :func:`~driftwatch.store.arrow.
-        span_rows_to_arrow` makes it (``SPAN_SCHEMA`` plus the exact times, see
-        :func:`~driftwatch.store.arrow.with_exact_times`); blocks while too many are in
-        flight. Never raises: after ``close`` (or when the child cannot be restarted) the
-        spans are stored but not monitored, which is logged."""
+        exact_span_table` makes it (``SPAN_SCHEMA`` plus the exact times); blocks while
+        too many are in flight. Never raises: after ``close`` (or when the child cannot
+        be restarted) the spans are stored but not monitored, which is logged."""
         count = table.num_rows
         if not count:
             return

@@ -102,28 +102,24 @@ class RunTracker:
 
     def observe_table(self, table: pa.Table) -> None:
         """:meth:`observe` for committed spans as an Arrow table (``SPAN_SCHEMA``, with
-        or without the exact time columns): only a new run's first row becomes a
-        record."""
-        if not table.num_rows:
-            return
+        or without the exact time columns): only each run's first row in it becomes a
+        record (for the run's ``running`` row, if the run is new)."""
+
         def column(name: str) -> list[Any]:
             return column_values(table.column(name))
 
         run_ids = column("run_id")
-        with self._lock:  # the first row of each run not open now, as records in one go
-            firsts: dict[str, int] = {}
-            for index, run_id in enumerate(run_ids):
-                if run_id not in firsts and run_id not in self._open:
-                    firsts[run_id] = index
+        # a run is new at its first row here or not at all (the lock is held throughout
+        # _observe): each run's first row, as records in one go
+        firsts: dict[str, int] = {}
+        for index, run_id in enumerate(run_ids):
+            firsts.setdefault(run_id, index)
         at = list(firsts.values())
         first_records = dict(zip(at, records_from_arrow(table.take(pa.array(at, pa.int64()))),
                                  strict=True))
 
         def new_run(index: int) -> RunInfo:
-            record = first_records.get(index)
-            if record is None:  # ended by the sweeper since: its row is read alone
-                record = records_from_arrow(table.slice(index, 1))[0]
-            return _new_run(record)
+            return _new_run(first_records[index])
 
         self._observe(run_ids, column("turn"), column("model"), column("parent_span_id"),
                       column("status_code"), column("status_message"), new_run)

@@ -273,6 +273,9 @@ make_span_record: Callable[..., SpanRecord] = _slot_constructor(SpanRecord)
 """``SpanRecord(*values)`` for hot paths (decoding, Arrow → records): every field, in
 order, positionally; nothing is derived or checked (use :meth:`SpanRecord.create`)."""
 
+SPAN_FIELD_NAMES: tuple[str, ...] = tuple(item.name for item in fields(SpanRecord))
+""":class:`SpanRecord`'s fields in order: the positions of a :data:`SpanFields` row."""
+
 
 @dataclass(frozen=True, slots=True)
 class Finding:

@@ -142,22 +142,22 @@ class MonitorEngine:
         try:
             self._batcher.submit(record)
         except Exception:  # closed: the agent must not notice
-            with self._lock:
-                self._dropped += 1
-                first = self._dropped == 1
-            if first:
-                log.warning("monitor engine is closed; dropping records")
+            self._drop(1)
 
     def submit_many(self, records: Sequence[SpanRecord]) -> None:
         """:meth:`submit` for many records (one lock per chunk, not per record)."""
         try:
             self._batcher.submit_many(records)
         except Exception:  # closed: the agent must not notice
-            with self._lock:
-                first = self._dropped == 0
-                self._dropped += len(records)
-            if first:
-                log.warning("monitor engine is closed; dropping records")
+            self._drop(len(records))
+
+    def _drop(self, count: int) -> None:
+        """Count records refused after ``close``; warn once."""
+        with self._lock:
+            first = self._dropped == 0
+            self._dropped += count
+        if first:
+            log.warning("monitor engine is closed; dropping records")
 
     def flush(self, timeout_s: float | None = 30.0) -> bool:
         """Wait until every record submitted so far is evaluated, stored and sent."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import json.encoder
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
@@ -13,6 +14,7 @@ import pyarrow as pa
 
 from driftwatch.core import semconv as sc
 from driftwatch.core.records import (
+    SPAN_FIELD_NAMES,
     Finding,
     FindingKind,
     Severity,
@@ -124,106 +126,74 @@ def _resources_json(resources: Sequence[dict[str, Any]]) -> list[str]:
 
 def records_to_arrow(records: Sequence[SpanRecord]) -> pa.Table:
     """Column-wise conversion; no per-row Arrow calls."""
-    return _span_table(
-        [r.trace_id for r in records],
-        [r.span_id for r in records],
-        [r.parent_span_id for r in records],
-        [r.name for r in records],
-        [r.kind for r in records],
-        [r.start_time_ns for r in records],
-        [r.end_time_ns for r in records],
-        [r.status_code for r in records],
-        [r.status_message for r in records],
-        [r.attributes for r in records],
-        [r.resource for r in records],
-        [r.events for r in records],
-        [r.run_id for r in records],
-        [r.turn for r in records],
-        [r.operation for r in records],
-        [r.model for r in records],
-        [r.provider for r in records],
-        [r.tool_name for r in records],
-        [r.input_tokens for r in records],
-        [r.output_tokens for r in records],
-    )
+    return _span_table(_columns([_fields_of(record) for record in records]))
 
 
 def span_rows_to_arrow(rows: Sequence[SpanFields]) -> pa.Table:
     """:func:`~driftwatch.core.records.span_fields` rows → the table
-    ``with_exact_times(records_to_arrow(records), records)`` gives for the records
-    ``make_span_record(*row)`` would make, without making them."""
-    columns: list[Sequence[Any]] = list(zip(*rows, strict=True)) or [()] * _SPAN_FIELDS
-    table = _span_table(*columns)
-    return table.append_column(
-        EXACT_TIME_COLUMNS[0], pa.array(columns[5], pa.int64())
-    ).append_column(EXACT_TIME_COLUMNS[1], pa.array(columns[6], pa.int64()))
+    :func:`exact_span_table` gives for the records ``make_span_record(*row)`` would make,
+    without making them."""
+    columns = _columns(rows)
+    return _span_table(columns).append_column(
+        EXACT_TIME_COLUMNS[0], pa.array(columns[_START], pa.int64())
+    ).append_column(EXACT_TIME_COLUMNS[1], pa.array(columns[_END], pa.int64()))
 
 
-_SPAN_FIELDS = 20  # SpanRecord's fields, the length of a span_fields row
+def exact_span_table(records: Sequence[SpanRecord]) -> pa.Table:
+    """:func:`records_to_arrow` plus the nanosecond times (:data:`EXACT_TIME_COLUMNS`),
+    so :func:`records_from_arrow` gives back records equal to ``records``: the form the
+    collector queues, stores (``SPAN_SCHEMA`` columns) and sends to its monitor process."""
+    return span_rows_to_arrow([_fields_of(record) for record in records])
 
 
-def _span_table(
-    trace_id: Sequence[str], span_id: Sequence[str], parent_span_id: Sequence[str | None],
-    name: Sequence[str], kind: Sequence[str], start_ns: Sequence[int], end_ns: Sequence[int],
-    status_code: Sequence[str], status_message: Sequence[str | None],
-    attributes: Sequence[dict[str, Any]], resource: Sequence[dict[str, Any]],
-    events: Sequence[tuple[SpanEvent, ...]], run_id: Sequence[str],
-    turn: Sequence[int | None], operation: Sequence[str | None], model: Sequence[str | None],
-    provider: Sequence[str | None], tool_name: Sequence[str | None],
-    input_tokens: Sequence[int | None], output_tokens: Sequence[int | None],
-) -> pa.Table:
+# Extra columns of a span table sent to another process (see :func:`exact_span_table`):
+# the stored ``start_time``/``end_time`` keep microseconds, a SpanRecord keeps nanoseconds.
+EXACT_TIME_COLUMNS = ("start_time_ns", "end_time_ns")
+
+_fields_of = operator.attrgetter(*SPAN_FIELD_NAMES)  # a record → its span_fields row
+_START, _END = SPAN_FIELD_NAMES.index("start_time_ns"), SPAN_FIELD_NAMES.index("end_time_ns")
+
+
+def _columns(rows: Sequence[SpanFields]) -> list[Sequence[Any]]:
+    """Rows → one sequence per SpanRecord field, in field order."""
+    return list(zip(*rows, strict=True)) or [()] * len(SPAN_FIELD_NAMES)
+
+
+def _span_table(columns: list[Sequence[Any]]) -> pa.Table:
     """Columns in SpanRecord field order → a ``SPAN_SCHEMA`` table."""
+    c = dict(zip(SPAN_FIELD_NAMES, columns, strict=True))
+    starts, ends = c["start_time_ns"], c["end_time_ns"]
     return pa.Table.from_pydict(
         {
-            "trace_id": trace_id,
-            "span_id": span_id,
-            "parent_span_id": parent_span_id,
-            "run_id": run_id,
-            "turn": turn,
-            "name": name,
-            "kind": kind,
-            "operation": operation,
-            "model": model,
-            "provider": provider,
-            "tool_name": tool_name,
-            "input_tokens": input_tokens,
-            "output_tokens": output_tokens,
-            "start_time": [ns // 1000 for ns in start_ns],
-            "end_time": [ns // 1000 for ns in end_ns],
-            "duration_ms": [(end - start) / 1e6 for start, end in zip(start_ns, end_ns,
-                                                                       strict=True)],
-            "status_code": status_code,
-            "status_message": status_message,
-            "attributes": [_json(value) for value in attributes],
-            "resource": _resources_json(resource),
-            "events": [_events_json(value) for value in events],
+            "trace_id": c["trace_id"],
+            "span_id": c["span_id"],
+            "parent_span_id": c["parent_span_id"],
+            "run_id": c["run_id"],
+            "turn": c["turn"],
+            "name": c["name"],
+            "kind": c["kind"],
+            "operation": c["operation"],
+            "model": c["model"],
+            "provider": c["provider"],
+            "tool_name": c["tool_name"],
+            "input_tokens": c["input_tokens"],
+            "output_tokens": c["output_tokens"],
+            "start_time": [ns // 1000 for ns in starts],
+            "end_time": [ns // 1000 for ns in ends],
+            "duration_ms": [(end - start) / 1e6 for start, end in zip(starts, ends, strict=True)],
+            "status_code": c["status_code"],
+            "status_message": c["status_message"],
+            "attributes": [_json(value) for value in c["attributes"]],
+            "resource": _resources_json(c["resource"]),
+            "events": [_events_json(value) for value in c["events"]],
         },
         schema=SPAN_SCHEMA,
     )
 
 
-# Extra columns of a span table sent to another process (see :func:`with_exact_times`):
-# the stored ``start_time``/``end_time`` keep microseconds, a SpanRecord keeps nanoseconds.
-EXACT_TIME_COLUMNS = ("start_time_ns", "end_time_ns")
-
-
-def with_exact_times(table: pa.Table, records: Sequence[SpanRecord]) -> pa.Table:
-    """``table`` (from :func:`records_to_arrow` on ``records``) plus the nanosecond times,
-    so :func:`records_from_arrow` gives back records equal to ``records``."""
-    return table.append_column(
-        EXACT_TIME_COLUMNS[0], pa.array([r.start_time_ns for r in records], pa.int64())
-    ).append_column(EXACT_TIME_COLUMNS[1], pa.array([r.end_time_ns for r in records], pa.int64()))
-
-
-def exact_span_table(records: Sequence[SpanRecord]) -> pa.Table:
-    """``with_exact_times(records_to_arrow(records), records)``: the form the collector
-    queues, stores (``SPAN_SCHEMA`` columns) and sends to its monitor process."""
-    return with_exact_times(records_to_arrow(records), records)
-
-
 def records_from_arrow(table: pa.Table) -> list[SpanRecord]:
-    """The inverse of :func:`records_to_arrow` (with :func:`with_exact_times` for exact
-    times; without, times are the stored microseconds). The typed columns are taken as
+    """The inverse of :func:`records_to_arrow` (of :func:`exact_span_table` for exact
+    times; without them, times are the stored microseconds). The typed columns are taken as
     they are, not derived again. JSON columns must be what :func:`records_to_arrow` wrote
     (an invalid document raises ``ValueError``)."""
     import orjson
