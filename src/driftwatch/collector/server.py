@@ -14,6 +14,7 @@ import ipaddress
 import os
 import signal
 from collections.abc import Callable
+from typing import Any
 
 from driftwatch.collector.gcpolicy import long_lived_process
 from driftwatch.collector.info import CollectorInfo, remove_info, write_info
@@ -21,7 +22,7 @@ from driftwatch.collector.service import Collector, CollectorConfig
 from driftwatch.core.errors import UsageError
 from driftwatch.core.logging import get_logger
 
-__all__ = ["check_bind", "is_loopback", "serve"]
+__all__ = ["check_bind", "is_loopback", "serve", "uvicorn_config"]
 
 log = get_logger(__name__)
 
@@ -41,6 +42,25 @@ def check_bind(host: str, token: str | None) -> None:
                          "or bind 127.0.0.1")
 
 
+def uvicorn_config(collector: Collector, host: str, port: int) -> Any:
+    """uvicorn's configuration for ``collector``: its app behind the connection guard.
+
+    ``limit_concurrency`` stays off: uvicorn counts idle sockets against it and answers
+    503 to everyone once they fill it; the guard bounds connections instead (per client,
+    in all, with head timeouts), and the app bounds memory. ``timeout_keep_alive`` closes
+    a kept-alive connection idle after a response; the guard times request heads.
+    """
+    import uvicorn
+
+    collector.app.bind(host)
+    return uvicorn.Config(
+        collector.app, host=host, port=port, log_level="warning",
+        access_log=False, lifespan="off", timeout_graceful_shutdown=3,
+        http=collector.app.guard.protocol_class("httptools"), ws="none",
+        timeout_keep_alive=5, server_header=False, date_header=False,
+    )
+
+
 def serve(config: CollectorConfig, *,
           on_ready: Callable[[str], None] | None = None) -> None:
     """Run until interrupted. ``on_ready(url)`` is called once the port is open."""
@@ -52,11 +72,7 @@ def serve(config: CollectorConfig, *,
     # KeyboardInterrupt, SIGTERM through this handler, so both end in the cleanup below
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        server = uvicorn.Server(uvicorn.Config(
-            collector.app, host=config.host, port=config.port, log_level="warning",
-            access_log=False, lifespan="off", timeout_graceful_shutdown=3,
-            limit_concurrency=512, server_header=False, date_header=False,
-        ))
+        server = uvicorn.Server(uvicorn_config(collector, config.host, config.port))
         with long_lived_process(), contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_run(server, collector, on_ready))
     finally:
