@@ -23,6 +23,7 @@ def serve_command(
     dedupe: bool,
     idle_timeout: float,
     max_body_mb: float,
+    allowed_hosts: tuple[str, ...] = (),
     quiet: bool,
 ) -> None:
     from pydantic import ValidationError
@@ -49,7 +50,8 @@ def serve_command(
     config = CollectorConfig(
         db=db_path(db), host=host, port=port, token=token, packs=tuple(packs or ()),
         alerts=alerts, idle_timeout_s=idle_timeout,
-        limits=CollectorLimits(max_body_bytes=int(max_body_mb * 1024 * 1024)),
+        limits=CollectorLimits(max_body_bytes=int(max_body_mb * 1024 * 1024),
+                               allowed_hosts=allowed_hosts),
     )
 
     def ready(url: str) -> None:
