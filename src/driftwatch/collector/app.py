@@ -100,6 +100,8 @@ class CollectorLimits:
     retry_after_s: int = 1
     sql_timeout_s: float = 30.0
     sql_max_rows: int = 100_000
+    sql_memory_bytes: int = 512 * 1024 * 1024
+    sql_max_result_bytes: int = 64 * 1024 * 1024
     stream_keepalive_s: float = 15.0
     stream_max_lines: int = 1000
 

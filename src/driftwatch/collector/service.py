@@ -33,8 +33,9 @@ from driftwatch.core.protocols import FindingSink
 from driftwatch.monitor import MonitorEngine, builtin_pack_paths, default_monitors, resolve_packs
 from driftwatch.monitor.base import Monitor
 from driftwatch.monitor.delivery import FindingDelivery
-from driftwatch.store import Store, safe_query
+from driftwatch.store import Store
 from driftwatch.store.arrow import column_values, records_from_arrow
+from driftwatch.store.sql_worker import SqlWorker
 
 __all__ = ["Collector", "CollectorConfig"]
 
@@ -146,6 +147,9 @@ class Collector:
         self.app = CollectorApp(self.ingest, metrics=self.metrics, broadcast=self.broadcast,
                                 query=self._query, token=config.token, limits=config.limits)
         self._recent = RecentSpans()
+        # user SQL in a process of its own, over a snapshot: it cannot starve ingest
+        self._sql = SqlWorker(self.store, memory_bytes=config.limits.sql_memory_bytes,
+                              max_result_bytes=config.limits.sql_max_result_bytes)
         self.runs.start()
         self._closed = False
 
@@ -167,7 +171,7 @@ class Collector:
 
     def _query(self, sql: str, timeout_s: float, max_rows: int) -> tuple[list[str], list[Any],
                                                                          bool]:
-        result = safe_query(self.store, sql, timeout_s=timeout_s, max_rows=max_rows)
+        result = self._sql.query(sql, timeout_s, max_rows)
         return list(result.columns), list(result.rows), bool(result.truncated)
 
     def flush(self, timeout_s: float = 30.0) -> bool:
@@ -181,6 +185,7 @@ class Collector:
         self._closed = True
         self.app.stopping = True
         try:
+            self._sql.close()
             self.ingest.close()
             self.runs.close()
             self.engine.close()
