@@ -92,7 +92,8 @@ class CollectorLimits:
     :mod:`driftwatch.collector.guard`."""
 
     max_body_bytes: int = 16 * 1024 * 1024
-    max_inflight_bytes: int = 256 * 1024 * 1024
+    max_inflight_bytes: int = 128 * 1024 * 1024
+    monitor_inflight_bytes: int = 128 * 1024 * 1024
     body_timeout_s: float = 30.0
     allowed_hosts: tuple[str, ...] = ()
     allowed_origins: tuple[str, ...] = ()
@@ -114,7 +115,7 @@ class _Held:
         self.size = 0
 
     def reserve(self, size: int) -> bool:
-        if not self._budget.reserve(size):
+        if not self._budget.reserve(size, self.size + size):
             return False
         self.size += max(0, size)
         return True

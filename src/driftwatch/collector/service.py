@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from driftwatch.alert import AlertConfig, build_sinks
 from driftwatch.collector.app import CollectorApp, CollectorLimits
+from driftwatch.collector.budget import bounded_for_monitors
 from driftwatch.collector.ingest import IngestQueue
 from driftwatch.collector.metrics import CollectorMetrics
 from driftwatch.collector.monitor_process import MonitorProcess
@@ -124,8 +125,9 @@ class Collector:
             if monitors is None:
                 assert packs is not None
                 delivery = FindingDelivery(self.store, sinks, clock, record_alerts=True)
-                self.engine = MonitorProcess(packs, delivery, max_batch=4096,
-                                             max_in_flight=config.max_queue_spans)
+                self.engine = MonitorProcess(
+                    packs, delivery, max_batch=4096, max_in_flight=config.max_queue_spans,
+                    max_in_flight_bytes=config.limits.monitor_inflight_bytes)
             else:
                 self.engine = MonitorEngine(monitors, store=self.store, sinks=sinks, ids=ids,
                                             clock=clock, close_components=True,
@@ -161,6 +163,7 @@ class Collector:
                 return
             table = table.filter(pa.array(new, pa.bool_()))
         self.runs.observe_table(table)
+        table = bounded_for_monitors(table)  # the store has the full spans
         if isinstance(self.engine, MonitorProcess):
             self.engine.submit(table)
         else:
