@@ -14,6 +14,7 @@ import httpx
 import pytest
 from collector_helpers import TOKEN, json_body, make_collector, shell_span
 from live_server import port_of, raw_request, read_response, served
+from serve_process import ServeProcess
 
 from driftwatch.collector import CollectorLimits, GuardLimits
 
@@ -109,7 +110,7 @@ def test_a_dripping_head_is_closed_after_the_head_timeout(url: str) -> None:
             for byte in head[:15]:
                 sock.send(bytes([byte]))
                 time.sleep(0.2)
-        assert read_response(sock) == b""
+        assert closed_by_server(sock)
     finally:
         sock.close()
 
@@ -162,3 +163,30 @@ def test_a_request_without_the_token_is_refused_before_its_body(tmp_path: Path) 
             assert post_spans(base, 3, {"authorization": f"Basic {TOKEN}"}).status_code == 401
     finally:
         collector.close()
+
+
+@pytest.mark.slow
+def test_a_real_serve_keeps_answering_under_600_idle_sockets(tmp_path: Path) -> None:
+    """``driftwatch serve`` with its defaults: 600 idle sockets from ten addresses (the
+    attack that made it answer 503 to everyone) and 40 half-sent heads; a client with
+    the token gets 200, and one without gets 401, not 503."""
+    server = ServeProcess(tmp_path / "c.duckdb", "--token", TOKEN)
+    port = port_of(server.url)
+    sockets: list[socket.socket] = []
+    try:
+        for index in range(600):
+            with contextlib.suppress(OSError):
+                sockets.append(attacker(port, f"127.0.3.{1 + index % 10}"))
+        for index in range(40):
+            with contextlib.suppress(OSError):
+                sock = attacker(port, f"127.0.4.{1 + index}")
+                sock.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+                sockets.append(sock)
+        token = {"authorization": f"Bearer {TOKEN}"}
+        for n in range(1, 4):
+            assert post_spans(server.url, n, token).status_code == 200
+        assert post_spans(server.url, 5).status_code == 401
+    finally:
+        for sock in sockets:
+            sock.close()
+        server.stop()

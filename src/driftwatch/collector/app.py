@@ -34,12 +34,26 @@ import asyncio
 import contextlib
 import hmac
 import json
-import zlib
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import parse_qs
 
+from driftwatch.collector.body import (
+    INVALID_ARGUMENT,
+    NOT_FOUND,
+    PERMISSION_DENIED,
+    UNAUTHENTICATED,
+    UNAVAILABLE,
+    Held,
+    HttpError,
+    Receive,
+    Scope,
+    Send,
+    header,
+    parse_json,
+    read_body,
+)
 from driftwatch.collector.budget import ByteBudget
 from driftwatch.collector.guard import ConnectionGuard, GuardLimits
 from driftwatch.collector.ingest import IngestQueue
@@ -60,22 +74,9 @@ __all__ = ["CollectorApp", "CollectorLimits", "GuardLimits"]
 
 log = get_logger(__name__)
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-
 PROTOBUF: Final = "application/x-protobuf"
 JSON: Final = "application/json"
 NDJSON: Final = "application/x-ndjson"
-# google.rpc.Code values used in error bodies
-_INVALID_ARGUMENT: Final = 3
-_RESOURCE_EXHAUSTED: Final = 8
-_UNAVAILABLE: Final = 14
-_UNAUTHENTICATED: Final = 16
-_NOT_FOUND: Final = 5
-_PERMISSION_DENIED: Final = 7
-_DEADLINE_EXCEEDED: Final = 4
 # Bytes reserved per body byte while decoding: a JSON body becomes Python objects and
 # then Arrow columns, a protobuf body a message and then the columns (measured: a 15 MB
 # one-span JSON body peaks near 3x its size during decoding).
@@ -105,34 +106,6 @@ class CollectorLimits:
     sql_max_result_bytes: int = 64 * 1024 * 1024
     stream_keepalive_s: float = 15.0
     stream_max_lines: int = 1000
-
-
-class _Held:
-    """What one request holds of the budget (released in its ``finally``)."""
-
-    def __init__(self, budget: ByteBudget) -> None:
-        self._budget = budget
-        self.size = 0
-
-    def reserve(self, size: int) -> bool:
-        if not self._budget.reserve(size, self.size + size):
-            return False
-        self.size += max(0, size)
-        return True
-
-    def release_all(self) -> None:
-        self._budget.release(self.size)
-        self.size = 0
-
-
-class _HttpError(Exception):
-    def __init__(self, status: int, code: int, message: str,
-                 headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.headers = headers
 
 
 class CollectorApp:
@@ -183,7 +156,7 @@ class CollectorApp:
         status = 500
         try:
             status = await self._route(path, method, scope, receive, send)
-        except _HttpError as error:
+        except HttpError as error:
             status = error.status
             await _send_status(send, scope, error)
         finally:
@@ -205,12 +178,12 @@ class CollectorApp:
         if handler is None:
             known = {route_path for _, route_path in routes}
             if path in known:
-                raise _HttpError(405, _INVALID_ARGUMENT, f"{method} is not allowed on {path}")
-            raise _HttpError(404, _NOT_FOUND, f"no such path: {path}")
-        refusal = self.origin.refusal(_header(scope, b"host"), _header(scope, b"origin"),
-                                      _header(scope, b"sec-fetch-site"))
+                raise HttpError(405, INVALID_ARGUMENT, f"{method} is not allowed on {path}")
+            raise HttpError(404, NOT_FOUND, f"no such path: {path}")
+        refusal = self.origin.refusal(header(scope, b"host"), header(scope, b"origin"),
+                                      header(scope, b"sec-fetch-site"))
         if refusal is not None:
-            raise _HttpError(403, _PERMISSION_DENIED, refusal)
+            raise HttpError(403, PERMISSION_DENIED, refusal)
         self._authorize(scope)
         return await handler(scope, receive, send)
 
@@ -218,9 +191,9 @@ class CollectorApp:
         if self._token is None:
             return
         # RFC 9110: the scheme is case-insensitive; the credentials are not
-        scheme, _, given = (_header(scope, b"authorization") or b"").strip().partition(b" ")
+        scheme, _, given = (header(scope, b"authorization") or b"").strip().partition(b" ")
         if scheme.lower() != b"bearer" or not hmac.compare_digest(given.strip(), self._token):
-            raise _HttpError(401, _UNAUTHENTICATED, "missing or wrong bearer token",
+            raise HttpError(401, UNAUTHENTICATED, "missing or wrong bearer token",
                              ((b"www-authenticate", b"Bearer"),))
 
     # --- /v1/traces ----------------------------------------------------------------------
@@ -228,13 +201,14 @@ class CollectorApp:
     async def _traces(self, scope: Scope, receive: Receive, send: Send) -> int:
         content_type = _content_type(scope)
         if content_type not in (PROTOBUF, JSON):
-            raise _HttpError(415, _INVALID_ARGUMENT,
+            raise HttpError(415, INVALID_ARGUMENT,
                              f"unsupported content type {content_type or '(none)'!r}; "
                              f"use {PROTOBUF} or {JSON}")
-        held = _Held(self.budget)
+        held = self._held()
         try:
-            body = await self._read_body(scope, receive, held)
-            self._reserve(held, _DECODE_FACTOR * len(body))
+            body = await read_body(scope, receive, held, self.limits.max_body_bytes,
+                                   self.limits.body_timeout_s)
+            held.reserve(_DECODE_FACTOR * len(body))
             decoded = self._decode(body, content_type)
             table = decoded.table
             assert table is not None  # both decoders below give a table
@@ -242,15 +216,15 @@ class CollectorApp:
             # until the spans are committed and handed to the monitors
             del body
             held.release_all()
-            self._reserve(held, table.nbytes)
+            held.reserve(table.nbytes)
             future = self._ingest.offer(table)
             if future is None:
-                raise _HttpError(503, _UNAVAILABLE, "ingest queue is full; retry later",
+                raise HttpError(503, UNAVAILABLE, "ingest queue is full; retry later",
                                  self._retry_after())
             try:
                 await asyncio.wrap_future(future)
             except Exception as error:
-                raise _HttpError(503, _UNAVAILABLE, f"spans not stored ({error}); retry "
+                raise HttpError(503, UNAVAILABLE, f"spans not stored ({error}); retry "
                                  "later", self._retry_after()) from None
         finally:
             held.release_all()
@@ -263,80 +237,38 @@ class CollectorApp:
     def _retry_after(self) -> tuple[tuple[bytes, bytes], ...]:
         return ((b"retry-after", str(self.limits.retry_after_s).encode()),)
 
-    def _reserve(self, held: _Held, size: int) -> None:
-        if not held.reserve(size):
-            self._metrics.budget_refusals.inc()
-            raise _HttpError(503, _UNAVAILABLE, "collector memory budget is in use; retry "
-                             "later", self._retry_after())
-
-    async def _read_body(self, scope: Scope, receive: Receive, held: _Held) -> bytes:
-        """The body, under the size limit, the memory budget and the body deadline."""
-        limit = self.limits.max_body_bytes
-        encoding = (_header(scope, b"content-encoding") or b"identity").strip().lower()
-        if encoding not in (b"identity", b"", b"gzip"):
-            raise _HttpError(415, _INVALID_ARGUMENT,
-                             f"unsupported content encoding {encoding.decode(errors='replace')!r}")
-        declared = _header(scope, b"content-length")
-        if declared is not None and declared.isdigit():
-            if int(declared) > limit:
-                raise _HttpError(413, _RESOURCE_EXHAUSTED, f"body over {limit} bytes")
-            self._reserve(held, int(declared))  # before a byte of it is read
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.limits.body_timeout_s
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            try:
-                message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
-            except TimeoutError:
-                raise _HttpError(408, _DEADLINE_EXCEEDED, "request body not received within "
-                                 f"{self.limits.body_timeout_s:g} s") from None
-            if message["type"] == "http.disconnect":
-                raise _HttpError(400, _INVALID_ARGUMENT, "client disconnected")
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise _HttpError(413, _RESOURCE_EXHAUSTED, f"body over {limit} bytes")
-            if size > held.size:  # no (or a wrong) Content-Length: reserve as it comes
-                self._reserve(held, size - held.size)
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        del chunks
-        if encoding == b"gzip":
-            body = _gunzip(body, limit)
-            self._reserve(held, len(body))
-        return body
+    def _held(self) -> Held:
+        return Held(self.budget, self._retry_after(), self._metrics.budget_refusals.inc)
 
     @staticmethod
     def _decode(body: bytes, content_type: str) -> OtlpDecoded:
         try:
             if content_type == PROTOBUF:
                 return table_from_otlp_protobuf(body)
-            return table_from_otlp_json(_parse_json(body))
+            return table_from_otlp_json(parse_json(body))
         except OtlpDecodeError as error:
-            raise _HttpError(400, _INVALID_ARGUMENT, str(error)) from None
+            raise HttpError(400, INVALID_ARGUMENT, str(error)) from None
         except RecursionError:
-            raise _HttpError(400, _INVALID_ARGUMENT, "body nested too deeply") from None
+            raise HttpError(400, INVALID_ARGUMENT, "body nested too deeply") from None
 
     # --- /v1/sql -------------------------------------------------------------------------
 
     async def _sql(self, scope: Scope, receive: Receive, send: Send) -> int:
         if _content_type(scope) != JSON:
-            raise _HttpError(415, _INVALID_ARGUMENT, f"/v1/sql takes {JSON} only")
-        held = _Held(self.budget)
+            raise HttpError(415, INVALID_ARGUMENT, f"/v1/sql takes {JSON} only")
+        held = self._held()
         try:
-            body = await self._read_body(scope, receive, held)
+            body = await read_body(scope, receive, held, self.limits.max_body_bytes,
+                                   self.limits.body_timeout_s)
         finally:
             held.release_all()
         try:
-            request = _parse_json(body)
+            request = parse_json(body)
         except OtlpDecodeError as error:
-            raise _HttpError(400, _INVALID_ARGUMENT, str(error)) from None
+            raise HttpError(400, INVALID_ARGUMENT, str(error)) from None
         sql = request.get("sql") if isinstance(request, dict) else None
         if not isinstance(sql, str):
-            raise _HttpError(400, _INVALID_ARGUMENT, 'expected {"sql": "<one statement>"}')
+            raise HttpError(400, INVALID_ARGUMENT, 'expected {"sql": "<one statement>"}')
         timeout = _number(request.get("timeout_s"), self.limits.sql_timeout_s)
         max_rows = int(_number(request.get("max_rows"), self.limits.sql_max_rows))
         timeout = min(timeout, self.limits.sql_timeout_s)
@@ -346,7 +278,7 @@ class CollectorApp:
                 self._query, sql, timeout, max_rows
             )
         except DriftwatchError as error:
-            raise _HttpError(400, _INVALID_ARGUMENT, str(error)) from None
+            raise HttpError(400, INVALID_ARGUMENT, str(error)) from None
         payload = {"columns": columns, "rows": [list(row) for row in rows],
                    "truncated": truncated}
         text = json.dumps(payload, default=str, ensure_ascii=False)
@@ -360,7 +292,7 @@ class CollectorApp:
         try:
             severity = Severity.parse(query.get("min_severity", ["info"])[0])
         except ValueError as error:
-            raise _HttpError(400, _INVALID_ARGUMENT, str(error)) from None
+            raise HttpError(400, INVALID_ARGUMENT, str(error)) from None
         subscription = self._broadcast.subscribe(asyncio.get_running_loop(), severity)
         disconnected = asyncio.ensure_future(_wait_disconnect(receive))
         try:
@@ -416,48 +348,14 @@ async def _wait_disconnect(receive: Receive) -> None:
         pass
 
 
-def _header(scope: Scope, name: bytes) -> bytes | None:
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            return bytes(value)
-    return None
-
-
 def _content_type(scope: Scope) -> str:
-    raw = _header(scope, b"content-type") or b""
+    raw = header(scope, b"content-type") or b""
     return raw.split(b";", 1)[0].strip().lower().decode("latin-1")
 
 
 def _path_label(path: str) -> str:
     known = ("/v1/traces", "/v1/sql", "/v1/findings/stream", "/metrics", "/healthz")
     return path if path in known else "other"
-
-
-def _gunzip(body: bytes, limit: int) -> bytes:
-    """Inflate at most ``limit`` bytes: a bomb is refused without being expanded."""
-    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-    try:
-        out = inflater.decompress(body, limit + 1)
-        if len(out) > limit or inflater.unconsumed_tail:
-            raise _HttpError(413, _RESOURCE_EXHAUSTED, f"body over {limit} bytes once inflated")
-        out += inflater.flush()
-    except zlib.error as error:
-        raise _HttpError(400, _INVALID_ARGUMENT, f"bad gzip body: {error}") from None
-    if len(out) > limit:
-        raise _HttpError(413, _RESOURCE_EXHAUSTED, f"body over {limit} bytes once inflated")
-    if not inflater.eof or inflater.unused_data:
-        raise _HttpError(400, _INVALID_ARGUMENT, "bad gzip body: truncated or trailing data")
-    return out
-
-
-def _parse_json(body: bytes) -> Any:
-    """orjson refuses lone surrogates and invalid UTF-8, so no such string gets in."""
-    import orjson
-
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as error:
-        raise OtlpDecodeError(f"body is not valid JSON: {error}") from None
 
 
 def _number(value: Any, default: float) -> float:
@@ -485,7 +383,7 @@ def _export_response(decoded: OtlpDecoded, content_type: str) -> bytes:
     return json.dumps(payload, ensure_ascii=False).encode()
 
 
-async def _send_status(send: Send, scope: Scope, error: _HttpError) -> None:
+async def _send_status(send: Send, scope: Scope, error: HttpError) -> None:
     """A ``google.rpc.Status`` body, protobuf when the request was protobuf."""
     if _content_type(scope) == PROTOBUF:
         from google.rpc.status_pb2 import Status
