@@ -3,7 +3,8 @@
 Refuses to start on a non-loopback address without a token. Writes
 ``<db>.collector.json`` once listening (so ``driftwatch sql`` and ``watch`` find it) and
 removes it on the way out; on stop, accepted spans are committed, open runs ended and
-the store closed.
+the store closed. uvicorn serves the app behind the connection guard
+(:mod:`driftwatch.collector.guard`); see :func:`uvicorn_config`.
 """
 
 from __future__ import annotations

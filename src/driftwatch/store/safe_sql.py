@@ -3,7 +3,9 @@
 Three layers, each enough for most attacks, together for all we know of:
 
 1. the statement check: exactly one statement, of a read type according to DuckDB's own
-   parser (``duckdb.extract_statements``), not a regular expression;
+   parser (``duckdb.extract_statements``), not a regular expression, and no call of a
+   table function that acts instead of reading (``SELECT * FROM checkpoint()``,
+   ``enable_profiling()``, ``query('<sql>')``, ...; DuckDB parses those as SELECTs);
 2. the transaction: the query runs inside ``BEGIN TRANSACTION READ ONLY`` (DuckDB 2.0
    parses ``WITH x AS (INSERT … RETURNING *) SELECT …`` as a SELECT; the read-only
    transaction is what refuses it), and a file is opened ``read_only``;

@@ -7,9 +7,10 @@ building big strings took a collector to 6.5 GB). Here each query runs in a work
 process over a snapshot of the database:
 
 - the snapshot: under the store's lock (writes pause), a checkpoint and a copy of the
-  file, taken again only when the file or its WAL changed since the last one, so a query
-  sees every commit acknowledged before it started. Its cost is a copy of the database
-  file (the price of isolation; a checkpoint happens anyway when ingest goes idle).
+  file into ``.<db>.sql-snapshots/`` beside it (mode 0700), taken again only when the
+  file or its WAL changed since the last one, so a query sees every commit acknowledged
+  before it started. Its cost is a copy of the database file, during which ingest waits
+  (the price of isolation; a checkpoint happens anyway when ingest goes idle).
 - the worker: its own DuckDB instance (``memory_limit`` = half of ``memory_bytes``, one
   thread, external access disabled, configuration locked), an address-space limit of
   ``memory_bytes`` plus the interpreter, the same statement check, read-only
@@ -29,7 +30,6 @@ import multiprocessing
 import os
 import pickle
 import shutil
-import tempfile
 import threading
 import time
 from multiprocessing.connection import Connection
@@ -62,7 +62,13 @@ class SqlWorker:
         self.memory_bytes = memory_bytes
         self.max_result_bytes = max_result_bytes
         self._lock = threading.Lock()
-        self._directory = Path(tempfile.mkdtemp(prefix="driftwatch-sql-"))
+        # next to the database: the same disk (a tmpfs /tmp would hold the copy in RAM),
+        # private to the user; one left by a killed collector is replaced
+        source = store.path
+        assert isinstance(source, Path), "a snapshot needs a database file"
+        self._directory = source.with_name(f".{source.name}.sql-snapshots")
+        shutil.rmtree(self._directory, ignore_errors=True)
+        self._directory.mkdir(mode=0o700)
         self._snapshot = self._directory / "snapshot.duckdb"
         self._generation = 0
         self._stamp: tuple[int, ...] | None = None
