@@ -264,8 +264,16 @@ def batch(
         typer.Option("--report/--no-report",
                      help="Write the HTML report next to the database afterwards."),
     ] = True,
+    allow_failures: Annotated[
+        bool,
+        typer.Option("--allow-failures",
+                     help="Exit 0 even when runs errored or failed (they are still listed)."),
+    ] = False,
 ) -> None:
     """Run a matrix of scenarios × variants × models × seeds into the store.
+
+    Exit codes: 0 every run completed; 1 regression against --baseline (or an incomplete
+    batch under the gate); 2 usage error; 3 runs errored or failed; 130 interrupted.
 
     Example: driftwatch batch nightly.yaml --baseline batch-1a2b3c --fail-on regression
     """
@@ -276,7 +284,7 @@ def batch(
             config_path=config, db=db, resume=resume, executor=executor,
             ray_address=ray_address, concurrency=concurrency, processes=processes,
             baseline=baseline, fail_on=fail_on, batch_id=batch_id, quiet=quiet,
-            report=report,
+            report=report, allow_failures=allow_failures,
         )
     )
 
