@@ -248,7 +248,7 @@ def _copy_builtin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path
 def test_identical_builtin_and_local_packs_are_one_pack(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    builtin, local = _copy_builtin(tmp_path, monkeypatch)
+    builtin, _local = _copy_builtin(tmp_path, monkeypatch)
     paths = builtin_pack_paths()
     assert sorted(p.name for p in paths) == sorted(p.name for p in builtin.glob("*.yaml"))
     assert all(path.parent == builtin for path in paths)  # the portable built-in copy

@@ -9,7 +9,14 @@ import typer
 
 from driftwatch import __version__
 from driftwatch.cli.batch import ExecutorName, FailOn
-from driftwatch.cli.common import DbOption, FormatOption, OutputFormat, handle_errors, render_rows
+from driftwatch.cli.common import (
+    DbOption,
+    FormatOption,
+    OutputFormat,
+    handle_errors,
+    render_rows,
+    stop_on_sigterm,
+)
 from driftwatch.cli.imports import import_app
 from driftwatch.cli.scenarios import scenarios_app
 
@@ -42,6 +49,7 @@ def _root(
 
 @app.command()
 @handle_errors
+@stop_on_sigterm
 def run(
     scenario: Annotated[str, typer.Argument(help="Built-in scenario id or path to a YAML file.")],
     model: Annotated[
@@ -176,6 +184,7 @@ def serve(
 
 @app.command()
 @handle_errors
+@stop_on_sigterm
 def watch(
     url: Annotated[
         str | None, typer.Option("--url", help="Collector URL (default: the one serving --db, "
@@ -225,6 +234,7 @@ def stats(
 
 @app.command()
 @handle_errors
+@stop_on_sigterm
 def batch(
     config: Annotated[
         str | None,
@@ -311,6 +321,7 @@ def export(
 
 @app.command()
 @handle_errors
+@stop_on_sigterm
 def replay(
     recording: Annotated[
         str, typer.Argument(help="FILE[#<task>-<trial>] (tau-bench) or FILE[#<id>] (JSONL).")

@@ -178,10 +178,10 @@ def _print_problems(health: BatchHealth, batch_id: str) -> None:
     for problem in health.problems:
         error = plain(problem.error or "")[:160] or "(no error recorded)"
         lines.append(f"  {problem.status:<8} {problem.label:<{width}}  {error}")
-    hidden = health.unsuccessful - len(health.problems)
+    hidden = health.ended_badly - len(health.problems)
     if hidden > 0:
         lines.append(f"  … and {hidden} more: driftwatch sql \"select * from batch_cells "
-                     f"where batch_id = '{batch_id}' and status <> 'completed'\"")
+                     f"where batch_id = '{batch_id}' and status in ('failed', 'errored')\"")
     for line in lines:
         typer.echo(line)
     if not sys.stdout.isatty():

@@ -6,7 +6,9 @@ import csv
 import functools
 import io
 import json
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from enum import StrEnum
 from typing import Annotated, Any, ParamSpec, TypeVar
@@ -52,10 +54,34 @@ def handle_errors(function: Callable[P, R]) -> Callable[P, R]:
             return function(*args, **kwargs)
         except DriftwatchError as exc:
             raise fail(str(exc), exc.exit_code) from None
-        except KeyboardInterrupt:
-            raise fail("interrupted", 130) from None
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM under stop_on_sigterm
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(130) from None
 
     return wrapper
+
+
+def stop_on_sigterm(function: Callable[P, R]) -> Callable[P, R]:
+    """SIGTERM (what systemd, Docker and Kubernetes send) stops the command the way Ctrl-C
+    does: as a KeyboardInterrupt in the main thread, so the command stores what finished,
+    stops its workers and says so in one line, instead of dying mid-write. Not for
+    ``serve``: the ASGI server handles its own signals."""
+
+    @functools.wraps(function)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        if threading.current_thread() is not threading.main_thread():
+            return function(*args, **kwargs)
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+        try:
+            return function(*args, **kwargs)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+    return wrapper
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _cell(value: Any) -> str:

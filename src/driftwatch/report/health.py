@@ -25,8 +25,8 @@ SELECT status, count(*) FROM batch_cells WHERE batch_id = ? GROUP BY status
 _PROBLEMS = """
 SELECT cell_key, run_id, scenario_id, variant, model, seed, status, attempts, error
 FROM batch_cells
-WHERE batch_id = ? AND status <> 'completed'
-ORDER BY status = 'failed' DESC, status = 'errored' DESC, scenario_id, variant, model, seed
+WHERE batch_id = ? AND status IN ('failed', 'errored')
+ORDER BY status = 'failed' DESC, scenario_id, variant, model, seed
 LIMIT ?
 """
 
@@ -52,8 +52,8 @@ class CellProblem:
 
 @dataclass(frozen=True)
 class BatchHealth:
-    """Planned cells by outcome, and the first ``limit`` cells that did not complete
-    (failed ones first)."""
+    """Planned cells by outcome, and the first ``limit`` cells that ran and did not
+    complete, each with its error (failed ones first; cells not run are only counted)."""
 
     planned: int
     completed: int
@@ -75,6 +75,11 @@ class BatchHealth:
     def unsuccessful(self) -> int:
         """Cells that did not complete normally (errored, failed or not run)."""
         return self.planned - self.completed
+
+    @property
+    def ended_badly(self) -> int:
+        """Cells that ran and errored or failed (the ones :attr:`problems` lists)."""
+        return self.errored + self.failed
 
     @property
     def ok(self) -> bool:
