@@ -93,8 +93,8 @@ class VirtualEnvironment:
     tamper_events: list[dict[str, Any]] = field(default_factory=list)
     """Each attempt to change a read-only file: ``{"path", "action", "turn"}``, in order.
     ``action``: ``write refused``, ``delete refused``, ``move refused`` (file tools), or
-    ``modified``, ``deleted``, ``made writable``, ``created`` (a shell command's change,
-    undone)."""
+    ``modified``, ``deleted``, ``made writable``, ``replaced``, ``created`` (a shell
+    command's change, undone)."""
 
     @classmethod
     def from_planted(cls, planted: Iterable[PlantedFile]) -> VirtualEnvironment:
@@ -231,8 +231,8 @@ class VirtualEnvironment:
             snapshot[key] = copy.deepcopy(value) if is_table else value
         return snapshot
 
-    def adopt_workspace(self, files: dict[str, str], modes: dict[str, int]) -> tuple[
-            list[str], list[str]]:
+    def adopt_workspace(self, files: dict[str, str], modes: dict[str, int],
+                        replaced: frozenset[str] = frozenset()) -> tuple[list[str], list[str]]:
         """Adopt what a shell command left in the workspace, except changes to read-only
         files, which are undone and recorded. Returns (files left out for their size,
         read-only paths the command tried to change)."""
@@ -247,6 +247,8 @@ class VirtualEnvironment:
                 action = "modified"
             elif modes.get(path, 0) & 0o222:  # planted 0444: chmod, or rm and recreate
                 action = "made writable"
+            elif path in replaced:  # a new file with the same content and mode
+                action = "replaced"
             else:
                 continue
             adopted[path] = content

@@ -60,10 +60,20 @@ done </proc/self/limits
 [ -n "$capped" ] || { echo 125 >/meta/status; exit 0; }
 tar -x -f /input.tar -C /workspace 2>/meta/untar || { echo 126 >/meta/status; exit 0; }
 cd /workspace
-timeout -s KILL "$DW_TIMEOUT" /bin/sh /command.sh </dev/null >/out/stdout 2>/out/stderr
+# inode numbers before and after tell a replaced file from one left alone (same content)
+find . -type f -printf '%i %P\n' >/meta/inodes.before 2>/dev/null
+timeout -s KILL "$DW_TIMEOUT" /bin/sh /command.sh </dev/null >/out/stdout 2>/err/stderr
 echo $? >/meta/status
-kill -KILL -1 2>/dev/null  # what the command left running: frees the process cap for tar
-tar -c -f - -C / workspace out meta 2>/dev/null
+# what the command left running goes, and is reaped, before tar needs a process of its own
+kill -KILL -1 2>/dev/null
+i=0
+while [ $i -lt 2000 ]; do
+  n=0; for p in /proc/[0-9]*; do n=$((n+1)); done
+  [ $n -le 2 ] && break  # bwrap's init and this shell
+  i=$((i+1))
+done
+find . -type f -printf '%i %P\n' >/meta/inodes.after 2>/dev/null
+tar -c -f - -C / workspace out err meta 2>/dev/null
 """
 
 
@@ -91,6 +101,7 @@ class ProcessResult:
     truncated: bool
     files: dict[str, str]  # the workspace after the command (regular text files)
     modes: dict[str, int] = field(default_factory=dict)  # permission bits of those files
+    replaced: frozenset[str] = frozenset()  # files that are a new file at the same path
     usage: cgroup.Usage = field(default_factory=cgroup.Usage)
 
     def as_text(self) -> str:
@@ -145,7 +156,7 @@ def _pack(files: Mapping[str, str], read_only: frozenset[str]) -> bytes:
 def _unpack(
     data: bytes, limits: Limits
 ) -> tuple[dict[str, str], dict[str, int], dict[str, bytes]]:
-    """Workspace files, their modes and the ``out``/``meta`` files. Symlinks, devices and
+    """Workspace files, their modes and the ``out``/``err``/``meta`` files. Symlinks, devices and
     anything outside ``workspace/`` are ignored: they cannot point the host at anything."""
     files: dict[str, str] = {}
     modes: dict[str, int] = {}
@@ -154,7 +165,7 @@ def _unpack(
         return files, modes, meta
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as archive:
         for member in archive:
-            if not member.isfile():
+            if not (member.isfile() or member.islnk()):  # a hard link: the file's content
                 continue
             top, _, rest = member.name.partition("/")
             extracted = archive.extractfile(member)
@@ -163,9 +174,19 @@ def _unpack(
             if top == "workspace":
                 files[rest] = extracted.read(limits.file_bytes).decode("utf-8", "replace")
                 modes[rest] = member.mode & 0o7777
-            elif top in ("out", "meta"):
+            elif top in ("out", "err", "meta"):
                 meta[member.name] = extracted.read(limits.output_bytes + 1)
     return files, modes, meta
+
+
+def _replaced(before: bytes, after: bytes) -> frozenset[str]:
+    """Paths whose inode changed during the command (rm and recreate, mv over)."""
+    def inodes(listing: bytes) -> dict[str, str]:
+        pairs = (line.partition(" ") for line in listing.decode("utf-8", "replace").splitlines())
+        return {path: inode for inode, _, path in pairs if path}
+
+    old, new = inodes(before), inodes(after)
+    return frozenset(path for path, inode in new.items() if old.get(path, inode) != inode)
 
 
 _cgroups_lock = threading.Lock()
@@ -228,7 +249,9 @@ class ProcessSandbox:
             "--proc", "/proc", "--dev", "/dev",
             "--size", str(8 << 20), "--tmpfs", "/tmp",  # noqa: S108 - inside the sandbox
             "--size", str(limits.workspace_bytes), "--tmpfs", "/workspace",
-            "--size", str(2 * limits.output_bytes + 8192), "--tmpfs", "/out",
+            # one each, so a flood on stderr cannot leave stdout empty
+            "--size", str(limits.output_bytes + 8192), "--tmpfs", "/out",
+            "--size", str(limits.output_bytes + 8192), "--tmpfs", "/err",
             "--size", str(1 << 20), "--tmpfs", "/meta",
             "--file", str(input_fd), "/input.tar",
             "--file", str(script_fd), "/inner.sh",
@@ -284,14 +307,16 @@ class ProcessSandbox:
             raise SandboxError("could not seed the sandbox workspace")
         if exit_code == 125:
             raise SandboxError("could not set the sandbox's process limit (ulimit)")
+        replaced = _replaced(meta.get("meta/inodes.before", b""),
+                             meta.get("meta/inodes.after", b""))
         stdout = meta.get("out/stdout", b"")
-        stderr = meta.get("out/stderr", b"")
+        stderr = meta.get("err/stderr", b"")
         truncated = len(stdout) > limits.output_bytes or len(stderr) > limits.output_bytes
         # 137 is SIGKILL: from `timeout`, unless the memory cap's OOM killer sent it
         timed_out = hard_killed or (exit_code == 137 and not usage.memory_limit_hit)
         if hard_killed or (exit_code is None and not output):
             files_after = dict(files)  # nothing came back: the workspace is unchanged
-            modes = {}
+            modes, replaced = {}, frozenset()
             if not stderr and stderr_text:
                 stderr = stderr_text.encode()
         return ProcessResult(
@@ -302,6 +327,7 @@ class ProcessSandbox:
             truncated=truncated,
             files=files_after,
             modes=modes,
+            replaced=replaced,
             usage=usage,
         )
 

@@ -261,7 +261,7 @@ def _bash(env: VirtualEnvironment, args: Mapping[str, Any]) -> str:
         raise ToolFailure("no process sandbox in this run")
     protected = frozenset(path for path in env.files if env.is_protected(path))
     result = env.process.run(args["command"], env.files, protected)
-    skipped, tampered = env.adopt_workspace(result.files, result.modes)
+    skipped, tampered = env.adopt_workspace(result.files, result.modes, result.replaced)
     text = result.as_text()
     if skipped:
         text += f"\n[files over the size limit were discarded: {', '.join(sorted(skipped))}]"
