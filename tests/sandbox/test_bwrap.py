@@ -1,0 +1,60 @@
+"""Which bubblewrap the sandbox uses, and one clear line when none can start."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from tests.sandbox.conftest import needs_sandbox
+
+from driftwatch.core.errors import SandboxError
+from driftwatch.sandbox import ProcessSandbox, find_bubblewrap
+from driftwatch.sandbox.bwrap import packaged_bubblewrap, probe
+
+pytestmark = needs_sandbox
+
+
+def test_the_packaged_bwrap_is_used_without_a_system_one(monkeypatch: pytest.MonkeyPatch,
+                                                         tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # a PATH with no bwrap on it
+    packaged = packaged_bubblewrap()
+    assert packaged is not None
+    assert find_bubblewrap() == packaged
+    sandbox = ProcessSandbox()
+    assert sandbox.bwrap == packaged
+    assert sandbox.run("echo from the packaged bwrap", {}).stdout == "from the packaged bwrap\n"
+
+
+def test_a_system_bwrap_on_path_wins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    packaged = packaged_bubblewrap()
+    assert packaged is not None
+    system = tmp_path / "bwrap"
+    shutil.copy(packaged, system)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    assert find_bubblewrap() == str(system)
+
+
+def test_a_bwrap_that_cannot_start_a_sandbox_is_one_clear_line() -> None:
+    with pytest.raises(SandboxError) as caught:
+        ProcessSandbox(bwrap="/bin/false")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "cannot create a sandbox here" in message
+    assert "user namespaces" in message  # says what to do
+
+
+def test_a_bwrap_that_does_not_exist_is_one_clear_line(tmp_path: Path) -> None:
+    with pytest.raises(SandboxError, match="cannot be started") as caught:
+        ProcessSandbox(bwrap=str(tmp_path / "no-such-bwrap"))
+    assert "\n" not in str(caught.value)
+
+
+def test_the_probe_runs_once_per_binary_not_per_call() -> None:
+    ProcessSandbox()
+    misses = probe.cache_info().misses
+    sandbox = ProcessSandbox()
+    sandbox.run("true", {})
+    ProcessSandbox()
+    assert probe.cache_info().misses == misses
