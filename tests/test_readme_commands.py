@@ -17,10 +17,12 @@ def _setup_commands() -> list[str]:
 
 def test_two_setup_commands_and_ci_runs_them() -> None:
     main_job, tests = _setup_commands()
-    assert "\n" not in main_job and "\n" not in tests
+    assert "\n" not in main_job
+    assert "\n" not in tests
     assert main_job == "pip install . && driftwatch batch"
     fresh = (ROOT / ".ci" / "fresh-machine").read_text()
-    assert "pip install --quiet .\n" in fresh and "\ndriftwatch batch " in fresh
+    assert "pip install --quiet .\n" in fresh
+    assert "\ndriftwatch batch " in fresh
     ci = (ROOT / ".ci" / "run").read_text()
     assert ci.rstrip().endswith(tests)
     assert "bash .ci/fresh-machine" in ci
