@@ -16,6 +16,7 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 import typer
 
 from driftwatch.core.errors import DriftwatchError
+from driftwatch.core.terminal import printable
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -40,8 +41,16 @@ FormatOption = Annotated[
 ]
 
 
+def echo(text: str, *, err: bool = False, multiline: bool = False) -> None:
+    """``typer.echo`` for text that may hold what a model or a sender wrote: control
+    characters are shown escaped (:func:`driftwatch.core.terminal.printable`), never sent
+    to the terminal. One line unless ``multiline``."""
+    typer.echo(printable(text, multiline=multiline), err=err)
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
+    # error text can quote a provider, a file or a sender: it too stays one inert line
+    echo(f"error: {message}", err=True)
     return typer.Exit(code)
 
 
@@ -85,11 +94,13 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 
 
 def _cell(value: Any) -> str:
+    """A table or CSV cell: text as it is (newlines and tabs kept, the CSV writer quotes
+    them), every other control character escaped; JSON output is exact instead."""
     if value is None:
         return ""
     if isinstance(value, (dict, list)):
-        return json.dumps(value, default=str)
-    return str(value)
+        return json.dumps(value, default=str)  # escapes control characters itself
+    return printable(str(value), multiline=True)
 
 
 def render_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: OutputFormat) -> None:
@@ -100,15 +111,17 @@ def render_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: Outp
     elif fmt is OutputFormat.csv:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(columns)
+        writer.writerow([printable(column) for column in columns])
         writer.writerows([[_cell(v) for v in row] for row in rows])
         sys.stdout.write(buffer.getvalue())
     else:
         from rich.console import Console
-        from rich.table import Table
+        from rich.table import Column, Table
         from rich.text import Text
 
-        table = Table(*columns, show_lines=False)
+        # headers as Text too: a column alias like "[red]x" is not rich markup
+        table = Table(*(Column(header=Text(printable(column))) for column in columns),
+                      show_lines=False)
         for row in rows:
             table.add_row(*(Text(_cell(v)) for v in row))
         # on a terminal fit the screen; in a pipe or file never wrap cells

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from driftwatch.cli.common import DbOption, handle_errors
+from driftwatch.cli.common import DbOption, echo, handle_errors
 
 if TYPE_CHECKING:
     from driftwatch.ingest import ImportedRun
@@ -173,5 +173,5 @@ def replay_command(*, recording: str, db: str | None, packs: list[str] | None,
                                "turns": summary.turns, "tool_calls": summary.tool_calls,
                                "violations": len(summary.violations), "rules": rules}))
         return
-    typer.echo(f"{summary.run_id}: {summary.turns} turns, {summary.tool_calls} tool calls, "
-               f"{len(summary.violations)} violations ({', '.join(rules) or 'none'})")
+    echo(f"{summary.run_id}: {summary.turns} turns, {summary.tool_calls} tool calls, "
+         f"{len(summary.violations)} violations ({', '.join(rules) or 'none'})")
