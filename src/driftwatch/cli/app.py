@@ -12,9 +12,12 @@ from driftwatch.cli.batch import ExecutorName, FailOn
 from driftwatch.cli.common import (
     DbOption,
     FormatOption,
+    JsonAliasOption,
     OutputFormat,
     handle_errors,
+    output_format,
     render_rows,
+    require_extra,
     stop_on_sigterm,
 )
 from driftwatch.cli.imports import import_app
@@ -27,6 +30,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
     rich_markup_mode=None,
+    # every command and group inherits these from the root context
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(scenarios_app, name="scenarios")
 app.add_typer(import_app, name="import")
@@ -175,6 +180,7 @@ def serve(
 
     Example: driftwatch serve --port 4318 --webhook https://hooks.slack.com/services/...
     """
+    require_extra("uvicorn", "driftwatch serve")
     from driftwatch.cli.collector import serve_command
 
     serve_command(host=host, port=port, db=db, token=token, packs=pack, webhook=webhook,
@@ -287,6 +293,8 @@ def batch(
 
     Example: driftwatch batch nightly.yaml --baseline batch-1a2b3c --fail-on regression
     """
+    if executor is ExecutorName.ray:
+        require_extra("ray", "--executor ray")
     from driftwatch.cli.batch import batch_command
 
     raise typer.Exit(
@@ -334,7 +342,8 @@ def replay(
     scenario_id: Annotated[
         str | None, typer.Option("--scenario-id", help="Scenario id for the run.")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    fmt: FormatOption = OutputFormat.table,
+    as_json: JsonAliasOption = False,
 ) -> None:
     """Replay a recorded run through the agent loop (model replay/FILE#RUN) with the
     monitors live.
@@ -344,7 +353,7 @@ def replay(
     from driftwatch.cli.imports import replay_command
 
     replay_command(recording=recording, db=db, packs=pack, scenario_id=scenario_id,
-                   as_json=as_json)
+                   fmt=output_format(fmt, as_json))
 
 
 @app.command()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import importlib.util
 import io
 import json
 import signal
@@ -11,11 +12,11 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from enum import StrEnum
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, Any, Final, ParamSpec, TypeVar
 
 import typer
 
-from driftwatch.core.errors import DriftwatchError
+from driftwatch.core.errors import DriftwatchError, UsageError
 from driftwatch.core.terminal import printable
 
 P = ParamSpec("P")
@@ -36,9 +37,32 @@ DbOption = Annotated[
         show_default=False,
     ),
 ]
+# The one output-format option of every command that prints data or a summary.
 FormatOption = Annotated[
-    OutputFormat, typer.Option("--format", "-f", help="Output format.")
+    OutputFormat,
+    typer.Option("--format", "-f", help="Output format: table, json or csv.",
+                 case_sensitive=False),
 ]
+# The older spelling of some commands, kept working but no longer shown in --help.
+JsonAliasOption = Annotated[
+    bool, typer.Option("--json", hidden=True, help="Same as --format json.")
+]
+
+
+def output_format(fmt: OutputFormat, as_json: bool = False) -> OutputFormat:
+    """``--format``, or json when the hidden ``--json`` alias was given."""
+    return OutputFormat.json if as_json else fmt
+
+
+def render_summary(data: dict[str, Any], line: str, fmt: OutputFormat) -> None:
+    """A command's one-record summary: ``line`` for people (table), the record as one
+    JSON object, or a CSV header and row."""
+    if fmt is OutputFormat.json:
+        sys.stdout.write(json.dumps(data, default=str) + "\n")
+    elif fmt is OutputFormat.csv:
+        render_rows(list(data), [list(data.values())], fmt)
+    else:
+        echo(line)
 
 
 def echo(text: str, *, err: bool = False, multiline: bool = False) -> None:
@@ -54,8 +78,29 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+# optional dependency (top-level module) -> the pyproject extra that installs it
+EXTRAS: Final = {"uvicorn": "collector", "ray": "ray"}
+
+
+def missing_extra(module: str, feature: str) -> UsageError:
+    extra = EXTRAS[module]
+    return UsageError(f'{feature} needs the {extra} extra: pip install "driftwatch[{extra}]"')
+
+
+def require_extra(module: str, feature: str) -> None:
+    """Fail with one line naming the extra to install when ``module`` is missing; checked
+    before anything slow or stateful starts (found, not imported: cheap)."""
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a blocked or half-removed module
+        found = False
+    if not found:
+        raise missing_extra(module, feature)
+
+
 def handle_errors(function: Callable[P, R]) -> Callable[P, R]:
-    """Our errors become one line on stderr and their exit code; never a traceback."""
+    """Our errors become one line on stderr and their exit code; never a traceback. A
+    missing optional dependency anywhere below becomes its install hint."""
 
     @functools.wraps(function)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -63,6 +108,12 @@ def handle_errors(function: Callable[P, R]) -> Callable[P, R]:
             return function(*args, **kwargs)
         except DriftwatchError as exc:
             raise fail(str(exc), exc.exit_code) from None
+        except ModuleNotFoundError as exc:
+            module = (exc.name or "").partition(".")[0]
+            if module not in EXTRAS:
+                raise  # a broken installation: the traceback is the useful report
+            error = missing_extra(module, f"driftwatch {function.__name__.rstrip('_')}")
+            raise fail(str(error), error.exit_code) from None
         except KeyboardInterrupt:  # Ctrl-C, or SIGTERM under stop_on_sigterm
             typer.echo("interrupted", err=True)
             raise typer.Exit(130) from None
