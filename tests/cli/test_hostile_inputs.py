@@ -223,3 +223,16 @@ def test_deep_json_inside_a_tool_call_argument_string_is_refused(tmp_path: Path,
     assert code == 2
     assert err == (f"error: {path}: record 1: messages[1].tool_calls[0].function.arguments: "
                    "nested deeper than 100 levels\n")
+
+
+@pytest.mark.parametrize(("name", "recording"), [("t.json", "t.json#1-0"),
+                                                 ("o.jsonl", "o.jsonl#x")])
+def test_replay_of_a_deeply_nested_recording_is_refused(tmp_path: Path, db: str, name: str,
+                                                        recording: str) -> None:
+    nested = "[" * 100_000 + "]" * 100_000
+    text = nested if name.endswith(".json") else '{"id": "x", "messages": ' + nested + "}\n"
+    write(tmp_path, name, text)
+    code, _, err = invoke("replay", str(tmp_path / recording), "--db", db)
+    assert code == 2
+    assert err.count("\n") == 1, err
+    assert "nested deeper than 100 levels" in err
