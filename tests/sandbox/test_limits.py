@@ -40,7 +40,8 @@ while time.monotonic() < end:
     total = 0
     for status in glob.glob("/proc/[0-9]*/status"):
         try:
-            total += sum(int(line.split()[1]) for line in open(status) if line.startswith("RssAnon"))
+            total += sum(int(line.split()[1]) for line in open(status)
+                         if line.startswith("RssAnon"))
         except OSError:
             pass
     most = max(most, total)
