@@ -211,23 +211,37 @@ def _directory(root: str, mount_point: str, path: str) -> Path | None:
     return Path(mount_point) / relative.lstrip("/")
 
 
+def _v2_candidates(directory: Path, mount_point: str) -> list[Path]:
+    """Our cgroup, then its ancestors up to the mount: a cgroup with processes in it may
+    not hand controllers to children, so a desktop session's scope cannot, but the
+    delegated slice above it (``user@UID.service/app.slice``) can."""
+    candidates = [directory]
+    while directory != Path(mount_point) and directory.parent != directory:
+        directory = directory.parent
+        candidates.append(directory)
+    return candidates
+
+
 def _v2_parent() -> Path | None:
     own = _own_paths().get("unified")
+    wanted = {"memory", "pids"}
     for root, mount_point, fstype, _ in _mounts():
         if fstype != "cgroup2" or own is None:
             continue
         directory = _directory(root, mount_point, own)
         if directory is None:
             continue
-        wanted = {"memory", "pids"}
-        if not wanted <= set((_read(directory / "cgroup.controllers") or "").split()):
-            continue
-        if not wanted <= set((_read(directory / "cgroup.subtree_control") or "").split()):
-            try:  # allowed only where no process sits in this cgroup (or at the root)
-                (directory / "cgroup.subtree_control").write_text("+memory +pids")
-            except OSError:
+        for candidate in _v2_candidates(directory, mount_point):
+            if not os.access(candidate, os.W_OK) or not wanted <= set(
+                    (_read(candidate / "cgroup.controllers") or "").split()):
                 continue
-        return directory
+            enabled = set((_read(candidate / "cgroup.subtree_control") or "").split())
+            if not wanted <= enabled:
+                try:  # allowed only where no process sits in this cgroup (or at the root)
+                    (candidate / "cgroup.subtree_control").write_text("+memory +pids")
+                except OSError:
+                    continue
+            return candidate
     return None
 
 
@@ -255,16 +269,30 @@ def _works(cgroups: Cgroups) -> bool:
     return True
 
 
+def _remove_stale(parent: Path) -> None:
+    """Cgroups of earlier driftwatch processes that were killed (kill -9 skips cleanup)."""
+    for directory in parent.glob("driftwatch-*-*"):
+        pid = directory.name.split("-")[1]
+        if not pid.isdigit() or Path(f"/proc/{pid}").exists():
+            continue
+        for child in directory.glob("driftwatch-*"):
+            with contextlib.suppress(OSError):
+                child.rmdir()
+        with contextlib.suppress(OSError):
+            directory.rmdir()
+
+
 def detect() -> Cgroups | None:
     """The cgroup layout we can create capped children in, or ``None``."""
     unified = _v2_parent()
-    if unified is not None:
-        cgroups = Cgroups(2, {"unified": unified})
-        if _works(cgroups):
-            return cgroups
+    layouts = [Cgroups(2, {"unified": unified})] if unified is not None else []
     parents = _v1_parents()
     if parents is not None:
-        cgroups = Cgroups(1, parents)
+        layouts.append(Cgroups(1, parents))
+    for cgroups in layouts:
+        for parent in cgroups.parents.values():
+            with contextlib.suppress(OSError):
+                _remove_stale(parent)
         if _works(cgroups):
             return cgroups
     return None

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from driftwatch.core.errors import SandboxError
+from driftwatch.core.logging import get_logger
 from driftwatch.sandbox import cgroup
 from driftwatch.sandbox.bwrap import (
     drop_privileges,
@@ -189,6 +190,7 @@ def _replaced(before: bytes, after: bytes) -> frozenset[str]:
     return frozenset(path for path, inode in new.items() if old.get(path, inode) != inode)
 
 
+_log = get_logger("driftwatch.sandbox")
 _cgroups_lock = threading.Lock()
 _cgroups_detected: list[cgroup.Cgroups | None] = []
 
@@ -198,6 +200,11 @@ def _cgroups() -> cgroup.Cgroups | None:
     with _cgroups_lock:
         if not _cgroups_detected:
             _cgroups_detected.append(cgroup.detect())
+            if _cgroups_detected[0] is None:  # said once: the weaker caps are a choice to see
+                _log.warning(
+                    "sandbox: no writable cgroup with memory and pids controllers; processes "
+                    "are capped by RLIMIT_NPROC, memory only per process (RLIMIT_AS), so a "
+                    "call may use processes x memory_bytes in total (see docs/security.md)")
         return _cgroups_detected[0]
 
 
