@@ -143,3 +143,24 @@ def test_the_litellm_option_names_exist_in_litellm() -> None:
                    "aws_region_name", "vertex_project", "vertex_location", "safety_settings",
                    "mock_response"}
     assert set(LITELLM_OPTIONS) - passthrough <= named
+
+
+def test_a_stored_batch_with_a_secret_from_before_cannot_resume_and_says_why(
+    tmp_path: Path,
+) -> None:
+    """A batch stored before secrets were refused: resuming it is one line, no traceback."""
+    from datetime import UTC, datetime
+
+    db = tmp_path / "old.duckdb"
+    with Store(db) as store:
+        store.upsert_batch("batch-old", "old", "interrupted", datetime.now(UTC), config={
+            "config": {"name": "old", "scenarios": ["oversight-config"],
+                       "models": ["simulated/steadfast"],
+                       "model_options": {"api_key": "sk-live-123"}},
+            "source": None, "scenarios": ["oversight-config"]})
+    result = CliRunner().invoke(app, ["batch", "--resume", "batch-old", "--db", str(db), "-q"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: cannot resume batch-old: its stored config is no "
+                                    "longer valid (model_options")
+    assert "Traceback" not in result.output
+    assert len(result.stderr.splitlines()) == 1
