@@ -23,6 +23,12 @@ Backpressure: :meth:`MonitorProcess.submit` blocks while ``max_in_flight`` spans
 sent and not yet evaluated, which stalls the ingest writer and, in turn, makes the HTTP
 layer answer 503. If the child dies, the parent logs it, starts a new one (monitor state
 starts empty; the spans in flight are stored but not monitored) and carries on.
+
+Life: the parent alone decides when the child stops. The child ignores SIGINT and
+SIGTERM (Ctrl-C and ``systemd``/``docker stop`` signal the whole process group; the
+parent then stops it in order, after its last spans), and exits at once when the parent
+is gone (its pipe closes, or — should the child be busy — a watchdog thread sees it
+re-parented), so a ``kill -9`` of the collector leaves no monitor process behind.
 """
 
 from __future__ import annotations
@@ -30,7 +36,10 @@ from __future__ import annotations
 import contextlib
 import itertools
 import multiprocessing
+import os
+import signal
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import Future
 from multiprocessing.connection import Connection
@@ -106,7 +115,7 @@ class MonitorProcess:
     def _start(self) -> None:
         parent, child = self._context.Pipe(duplex=True)
         process = self._context.Process(
-            target=_child_main, args=(child, self._packs, self._max_batch),
+            target=_child_main, args=(child, self._packs, self._max_batch, os.getpid()),
             name="driftwatch-monitors", daemon=True,
         )
         process.start()
@@ -284,13 +293,32 @@ class _PipeSink:
         self._send = send
 
     def send(self, findings: Sequence[Finding]) -> None:
-        self._send(("findings", list(findings)))
+        try:
+            self._send(("findings", list(findings)))
+        except OSError:  # the parent is gone: nobody can store these findings
+            os._exit(0)
 
     def close(self) -> None:
         return None
 
 
-def _child_main(connection: Connection, packs: Sequence[RulePack], max_batch: int) -> None:
+def _watch_parent(parent_pid: int, every_s: float = 0.2) -> None:
+    """Exit when the parent is gone, even while the main thread is busy evaluating (a
+    pipe's end-of-file is only seen at the next read)."""
+    while True:
+        time.sleep(every_s)
+        if os.getppid() != parent_pid:
+            os._exit(0)
+
+
+def _child_main(connection: Connection, packs: Sequence[RulePack], max_batch: int,
+                parent_pid: int) -> None:
+    # the parent stops this process (after its last spans); a signal to the whole
+    # process group must not kill it first and lose the findings in flight
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    threading.Thread(target=_watch_parent, args=(parent_pid,), name="driftwatch-parent-watch",
+                     daemon=True).start()
     lock = threading.Lock()
 
     def send(message: tuple[Any, ...]) -> None:
@@ -302,13 +330,17 @@ def _child_main(connection: Connection, packs: Sequence[RulePack], max_batch: in
 
         engine = MonitorEngine(default_monitors(packs), sinks=[_PipeSink(send)],
                                close_components=True, max_batch=max_batch,
-                               max_pending=max(100_000, 4 * max_batch), keep_findings=False)
+                               max_pending=max(100_000, 4 * max_batch), keep_findings=False,
+                               stable_finding_ids=True)
     except Exception as error:  # a pack that will not load: the parent says why
         send(("failed", f"{type(error).__name__}: {error}"))
         return
     with long_lived_process():
         send(("ready",))
-        _serve_parent(connection, engine, send)
+        try:
+            _serve_parent(connection, engine, send)
+        except OSError:  # the parent went away mid-reply: nothing left to do
+            os._exit(0)
 
 
 def _serve_parent(connection: Connection, engine: Any, send: Any) -> None:
@@ -318,9 +350,8 @@ def _serve_parent(connection: Connection, engine: Any, send: Any) -> None:
             # whatever else is waiting is evaluated with it: one wait for many runs' ends
             while len(messages) < 256 and connection.poll(0):
                 messages.append(connection.recv())
-        except (EOFError, OSError):  # the parent is gone
-            engine.close()
-            return
+        except (EOFError, OSError):  # the parent is gone: its findings cannot be stored
+            os._exit(0)
         replies: list[tuple[Any, ...]] = []
         for message in messages:
             kind = message[0]

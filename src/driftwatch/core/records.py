@@ -319,6 +319,7 @@ class RunStatus(enum.StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     ERRORED = "errored"
+    INTERRUPTED = "interrupted"  # the collector stopped while the run was open; resumed at its next start
 
 
 @dataclass(frozen=True, slots=True)
