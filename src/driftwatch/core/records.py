@@ -319,7 +319,8 @@ class RunStatus(enum.StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     ERRORED = "errored"
-    INTERRUPTED = "interrupted"  # the collector stopped while the run was open; resumed at its next start
+    # the collector stopped while the run was open; its next start resumes the run
+    INTERRUPTED = "interrupted"
 
 
 @dataclass(frozen=True, slots=True)
