@@ -55,9 +55,32 @@ class RunGuard:
         self._closed_ids = set(closed)
         self._closed = pa.array(sorted(self._closed_ids), pa.string())
         self._on_reassigned = on_reassigned
+        self._pending: dict[tuple[str, str], str] = {}  # (trace, span) → claimed run
         self.reassigned = 0
 
+    def committed(self, new: pa.Table) -> None:
+        """After the write (writer thread), with the spans stored for the first time:
+        count and log the claims among them (a re-send of a closed run's own span is a
+        duplicate, stored nowhere, and not a claim)."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, {}
+        claims: dict[str, int] = {}
+        for key in zip(column_values(new.column("trace_id")),
+                       column_values(new.column("span_id")), strict=True):
+            claimed = pending.get(key)
+            if claimed is not None:
+                claims[claimed] = claims.get(claimed, 0) + 1
+        for claimed, count in claims.items():
+            log.warning("spans claimed a run closed to the collector; stored in their "
+                        "trace's run instead", claimed_run_id=claimed, spans=count)
+            if self._on_reassigned is not None:
+                self._on_reassigned(claimed, count)
+        self.reassigned += sum(claims.values())
+
     def prepare(self, table: pa.Table) -> pa.Table:
+        """Before the write (writer thread): the group with claiming spans moved."""
+        self._pending = {}
         if not len(self._closed) or not table.num_rows:
             return table
         mask = pc.is_in(table.column("run_id"), value_set=self._closed)
@@ -68,21 +91,17 @@ class RunGuard:
         run_ids = column_values(table.column("run_id"))
         trace_ids = column_values(table.column("trace_id"))
         attributes = column_values(table.column("attributes"))
-        claims: dict[str, int] = {}
+        pending: dict[tuple[str, str], str] = {}
+        span_ids = column_values(table.column("span_id"))
         for index, flagged in enumerate(flags):
             if not flagged:
                 continue
             claimed = run_ids[index]
-            claims[claimed] = claims.get(claimed, 0) + 1
+            pending[(trace_ids[index], span_ids[index])] = claimed
             own = trace_ids[index]  # the run of a span without a run key is its trace
             run_ids[index] = own if own not in self._closed_ids else f"reassigned-{own}"
             attributes[index] = _with_claim(attributes[index], claimed)
-        for claimed, count in claims.items():
-            log.warning("spans claimed a run closed to the collector; stored in their "
-                        "trace's run instead", claimed_run_id=claimed, spans=count)
-            if self._on_reassigned is not None:
-                self._on_reassigned(claimed, count)
-        self.reassigned += sum(claims.values())
+        self._pending = pending
         table = table.set_column(table.schema.get_field_index("run_id"), "run_id",
                                  pa.array(run_ids, pa.string()))
         index = table.schema.get_field_index("attributes")

@@ -146,6 +146,7 @@ class Collector:
 
     def _committed(self, table: pa.Table) -> None:
         """Spans stored for the first time (a retry of a stored span never gets here)."""
+        self.guard.committed(table)
         self.runs.observe_table(table, rows_written=True)
         self._monitor(table)
 
