@@ -21,8 +21,12 @@ after every span sent before it.
 
 Backpressure: :meth:`MonitorProcess.submit` blocks while ``max_in_flight`` spans are
 sent and not yet evaluated, which stalls the ingest writer and, in turn, makes the HTTP
-layer answer 503. If the child dies, the parent logs it, starts a new one (monitor state
-starts empty; the spans in flight are stored but not monitored) and carries on.
+layer answer 503. If the child dies (the OOM killer, say), the parent logs it, starts a
+new one and, before anything else reaches it, sends it the stored spans of the runs
+still open (``replay``: the collector reads them from the store), so the new child
+rebuilds their monitor state; spans committed meanwhile may come twice, and the child
+evaluates each span of a run once. Findings have stable ids, so what the old child had
+already found is not stored or alerted again.
 
 Life: the parent alone decides when the child stops. The child ignores SIGINT and
 SIGTERM (Ctrl-C and ``systemd``/``docker stop`` signal the whole process group; the
@@ -40,7 +44,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from multiprocessing.connection import Connection
 from typing import Any
@@ -53,7 +57,7 @@ from driftwatch.core.logging import get_logger
 from driftwatch.core.records import Finding
 from driftwatch.monitor.delivery import FindingDelivery, close_components
 from driftwatch.monitor.packfile import RulePack
-from driftwatch.store.arrow import records_from_arrow
+from driftwatch.store.arrow import column_values, records_from_arrow
 from driftwatch.store.predicates import ARROW_ROWS
 
 __all__ = ["MonitorProcess", "MonitorProcessError"]
@@ -90,8 +94,10 @@ class MonitorProcess:
         max_in_flight: int = 65_536,
         max_batch: int = 4096,
         start_timeout_s: float = 120.0,
+        replay: Callable[[], Iterable[pa.Table]] | None = None,
     ) -> None:
         self._packs = list(packs)
+        self._replay = replay
         self._delivery = delivery
         self._max_in_flight = max_in_flight
         self._max_batch = max_batch
@@ -268,9 +274,9 @@ class MonitorProcess:
         if closed:
             return
         process.join(1)
-        log.error("monitor process exited; starting a new one (monitor state is lost)",
-                  exit_code=process.exitcode, spans_not_monitored=lost)
-        with self._send_lock:
+        log.error("monitor process exited; starting a new one and evaluating the open "
+                  "runs again", exit_code=process.exitcode, spans_in_flight=lost)
+        with self._send_lock:  # no span, end or flush gets to the new child before these
             connection.close()
             self._connection = None
             try:
@@ -279,6 +285,22 @@ class MonitorProcess:
                 log.error("monitor process could not be restarted", error=str(error))
                 return
             self._restarts += 1
+            try:
+                for table in self._replay() if self._replay is not None else ():
+                    self._send_spans(table)
+            except Exception as error:  # the new child serves the runs it gets from now
+                log.error("open runs could not be evaluated again", error=str(error))
+
+    def _send_spans(self, table: pa.Table) -> None:
+        """Send spans with the send lock held (no backpressure wait: the replay is
+        bounded by the open runs)."""
+        if not table.num_rows:
+            return
+        with self._cond:
+            seq = next(self._seq)
+            self._in_flight[seq] = table.num_rows
+        assert self._connection is not None
+        self._connection.send(("spans", seq, _table_to_ipc(table)))
 
 
 # --- the child ------------------------------------------------------------------------
@@ -343,7 +365,34 @@ def _child_main(connection: Connection, packs: Sequence[RulePack], max_batch: in
             os._exit(0)
 
 
+class _SeenSpans:
+    """The spans of each open run this child has evaluated: after a restart the parent's
+    replay and its live stream may both carry a span, which must count once."""
+
+    def __init__(self) -> None:
+        self._runs: dict[str, set[tuple[str, str]]] = {}
+
+    def new_only(self, table: pa.Table) -> pa.Table:
+        keep: list[bool] = []
+        runs = self._runs
+        for run_id, trace_id, span_id in zip(column_values(table.column("run_id")),
+                                             column_values(table.column("trace_id")),
+                                             column_values(table.column("span_id")),
+                                             strict=True):
+            spans = runs.get(run_id)
+            if spans is None:
+                spans = runs[run_id] = set()
+            key = (trace_id, span_id)
+            keep.append(key not in spans)
+            spans.add(key)
+        return table if all(keep) else table.filter(pa.array(keep, pa.bool_()))
+
+    def forget(self, run_id: str) -> None:
+        self._runs.pop(run_id, None)
+
+
 def _serve_parent(connection: Connection, engine: Any, send: Any) -> None:
+    seen = _SeenSpans()
     while True:
         try:
             messages = [connection.recv()]
@@ -356,13 +405,14 @@ def _serve_parent(connection: Connection, engine: Any, send: Any) -> None:
         for message in messages:
             kind = message[0]
             if kind == "spans":
-                table = _table_from_ipc(message[2])
+                table = seen.new_only(_table_from_ipc(message[2]))
                 records = records_from_arrow(table)
                 ARROW_ROWS.register(table, records)  # the rule packs take these rows
                 engine.submit_many(records)
                 replies.append(("done", message[1], len(records)))
             elif kind == "end":
                 engine.request_end_run(message[2])
+                seen.forget(message[2])
                 replies.append(("ended", message[1]))
             elif kind == "flush":
                 replies.append(("flushed", message[1]))

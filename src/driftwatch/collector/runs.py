@@ -116,6 +116,10 @@ class RunTracker:
         with self._lock:
             return len(self._open)
 
+    def open_run_ids(self) -> list[str]:
+        with self._lock:
+            return list(self._open)
+
     def observe(self, records: Sequence[SpanRecord]) -> None:
         """Note committed spans (new runs get a ``running`` row at the next sweep)."""
         self._observe(

@@ -26,7 +26,7 @@ from driftwatch.collector.guard import RunGuard, closed_batches, closed_runs
 from driftwatch.collector.ingest import IngestQueue
 from driftwatch.collector.metrics import CollectorMetrics
 from driftwatch.collector.monitor_process import MonitorProcess
-from driftwatch.collector.recovery import Resumed, resume_open_runs
+from driftwatch.collector.recovery import Resumed, replay_runs, resume_open_runs
 from driftwatch.collector.runs import RunTracker
 from driftwatch.collector.stream import FindingBroadcast
 from driftwatch.core.clock import SYSTEM_CLOCK, Clock
@@ -103,7 +103,8 @@ class Collector:
                 assert packs is not None
                 delivery = FindingDelivery(self.store, sinks, clock, record_alerts=True)
                 self.engine = MonitorProcess(packs, delivery, max_batch=4096,
-                                             max_in_flight=config.max_queue_spans)
+                                             max_in_flight=config.max_queue_spans,
+                                             replay=self._open_run_spans)
             else:
                 self.engine = MonitorEngine(monitors, store=self.store, sinks=sinks, ids=ids,
                                             clock=clock, close_components=True,
@@ -159,6 +160,13 @@ class Collector:
             self.engine.submit(table)
         else:
             self.engine.submit_many(records_from_arrow(table))
+
+    def _open_run_spans(self) -> list[pa.Table]:
+        """The stored spans of the open runs (a new monitor process rebuilds their
+        state from them)."""
+        tables: list[pa.Table] = []
+        replay_runs(self.store, self.runs.open_run_ids(), tables.append)
+        return tables
 
     def _reassigned(self, claimed_run_id: str, spans: int) -> None:
         self.reassigned.labels(reason="closed_run").inc(spans)
