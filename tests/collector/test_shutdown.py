@@ -75,8 +75,8 @@ def test_a_stop_signal_exits_0_quietly_and_keeps_every_acknowledged_span(
     assert "never retrieved" not in stderr
     assert error_lines(stderr) == []
     assert stderr.strip().splitlines()[-1] == (
-        f"driftwatch collector stopped ({signum.name}): 7 spans stored, 1 runs ended, "
-        "1 runs interrupted (resumed at the next start)")
+        f"driftwatch collector stopped ({signum.name}): 7 spans stored; runs: 1 ended, "
+        "1 interrupted (resumed at the next start)")
     assert wait_for(lambda: gone(child), timeout_s=30)
     assert not info_path(db).exists()
     with Store(db, read_only=True) as store:

@@ -112,9 +112,9 @@ def _summary(collector: Collector | None, signum: int | None) -> str:
     if collector is None:  # pragma: no cover - Collector() raised: no summary is printed
         return f"driftwatch collector stopped ({why})"
     runs = collector.runs
-    return (f"driftwatch collector stopped ({why}): {collector.ingest.stored} spans "
-            f"stored, {runs.ended} runs ended, {runs.interrupted} runs interrupted "
-            "(resumed at the next start)")
+    line = (f"driftwatch collector stopped ({why}): {collector.ingest.stored} spans stored; "
+            f"runs: {runs.ended} ended, {runs.interrupted} interrupted")
+    return line + (" (resumed at the next start)" if runs.interrupted else "")
 
 
 async def _run(server: object, collector: Collector,
