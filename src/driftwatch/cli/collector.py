@@ -56,7 +56,10 @@ def serve_command(
         typer.echo(f"driftwatch collector on {url} (OTLP/HTTP {url}/v1/traces), "
                    f"database {config.db}", err=True)
 
-    serve(config, on_ready=ready)
+    def stopped(line: str) -> None:
+        typer.echo(line, err=True)
+
+    serve(config, on_ready=ready, on_stopped=stopped)
 
 
 def watch_command(*, url: str | None, db: str | None, token: str | None, min_severity: str,
