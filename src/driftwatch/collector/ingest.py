@@ -59,7 +59,7 @@ class IngestQueue:
     thread after each commit with the spans just stored for the first time (the monitor
     engine and run tracker hang off it; it may block, which is backpressure).
     ``prepare(table)`` may rewrite a group before it is written (the run guard, see
-    :mod:`driftwatch.collector.guard`); ``in_commit(new)`` writes what must commit with
+    :mod:`driftwatch.collector.closed_runs`); ``in_commit(new)`` writes what must commit with
     the new spans (their runs' rows), in the same transaction when the store has
     ``transaction()``. ``observe_commit(seconds, spans)`` feeds metrics."""
 

@@ -12,7 +12,7 @@ so a finding already stored before the stop is stored once and not alerted again
 the stop cut off (spans committed, monitoring not done) is stored and alerted now.
 
 Only the collector's own runs (``attributes.source = 'otlp'``) are resumed: a batch's
-or an import's run is closed to the collector (see :mod:`driftwatch.collector.guard`).
+or an import's run is closed to the collector (see :mod:`driftwatch.collector.closed_runs`).
 """
 
 from __future__ import annotations

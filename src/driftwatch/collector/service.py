@@ -22,7 +22,7 @@ from prometheus_client import Counter
 
 from driftwatch.alert import AlertConfig, build_sinks
 from driftwatch.collector.app import CollectorApp, CollectorLimits
-from driftwatch.collector.guard import RunGuard, closed_batches, closed_runs
+from driftwatch.collector.closed_runs import RunGuard, closed_batches, closed_runs
 from driftwatch.collector.ingest import IngestQueue
 from driftwatch.collector.metrics import CollectorMetrics
 from driftwatch.collector.monitor_process import MonitorProcess
