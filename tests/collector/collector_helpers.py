@@ -36,11 +36,14 @@ class Response:
 
 
 def call(app: Any, method: str, path: str, body: bytes = b"",
-         headers: dict[str, str] | None = None, query: str = "") -> Response:
-    """One request through the ASGI app, in a fresh event loop."""
+         headers: dict[str, str | None] | None = None, query: str = "") -> Response:
+    """One request through the ASGI app, in a fresh event loop (a header given as None
+    is left out)."""
+    given = {"host": "127.0.0.1:4318", **(headers or {})}  # what any HTTP/1.1 client sends
     scope = {"type": "http", "method": method, "path": path,
-             "query_string": query.encode(),
-             "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]}
+             "query_string": query.encode(), "client": ("127.0.0.1", 50000),
+             "headers": [(k.lower().encode(), v.encode()) for k, v in given.items()
+                         if v is not None]}
     sent: list[dict[str, Any]] = []
     chunks = [body[i:i + 8192] for i in range(0, len(body), 8192)] or [b""]
 

@@ -142,7 +142,7 @@ def test_token_is_required_when_configured(tmp_path: Path) -> None:
         assert response.status == 401
         assert response.headers["www-authenticate"] == "Bearer"
         assert call(collector.app, "GET", "/metrics").status == 401
-        assert call(collector.app, "POST", "/v1/sql", b'{"sql": "select 1"}').status == 401
+        assert call(collector.app, "POST", "/v1/sql", b'{"sql": "select 1"}', JSON).status == 401
         assert call(collector.app, "GET", "/healthz").status == 200
         right = {**JSON, "authorization": f"Bearer {TOKEN}"}
         assert call(collector.app, "POST", "/v1/traces", body, right).status == 200
@@ -200,15 +200,16 @@ def test_violation_reaches_the_findings_and_the_runs_row(tmp_path: Path) -> None
 def test_sql_endpoint_is_read_only(collector: Collector) -> None:
     call(collector.app, "POST", "/v1/traces", json_body(shell_span(1, "ls")), JSON)
     response = call(collector.app, "POST", "/v1/sql",
-                    json.dumps({"sql": "select tool_name, turn from spans"}).encode())
+                    json.dumps({"sql": "select tool_name, turn from spans"}).encode(), JSON)
     assert response.status == 200
     assert response.json() == {"columns": ["tool_name", "turn"], "rows": [["shell", 1]],
                                "truncated": False}
     for bad in ("delete from spans_t", "select * from read_csv('/etc/passwd')",
                 "select 1; select 2"):
-        response = call(collector.app, "POST", "/v1/sql", json.dumps({"sql": bad}).encode())
+        response = call(collector.app, "POST", "/v1/sql", json.dumps({"sql": bad}).encode(),
+                        JSON)
         assert response.status == 400, bad
-    assert call(collector.app, "POST", "/v1/sql", b'{"query": 1}').status == 400
+    assert call(collector.app, "POST", "/v1/sql", b'{"query": 1}', JSON).status == 400
     assert count(collector, "select count(*) from spans") == 1
 
 

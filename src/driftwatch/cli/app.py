@@ -172,6 +172,12 @@ def serve(
     max_body_mb: Annotated[
         float, typer.Option("--max-body-mb", help="Largest request body, before and after gzip.")
     ] = 16.0,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option("--allow-host", help="Host name clients may use to reach the collector "
+                     "(repeatable; default: loopback names on a loopback bind, any name "
+                     "otherwise; '*': any)."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No alerts on the console.")] = False,
 ) -> None:
     """Receive OTLP/HTTP traces from any OpenTelemetry-instrumented agent, store them and
@@ -185,7 +191,8 @@ def serve(
 
     serve_command(host=host, port=port, db=db, token=token, packs=pack, webhook=webhook,
                   jsonl=jsonl, min_severity=min_severity, cooldown=cooldown, dedupe=dedupe,
-                  idle_timeout=idle_timeout, max_body_mb=max_body_mb, quiet=quiet)
+                  idle_timeout=idle_timeout, max_body_mb=max_body_mb,
+                  allowed_hosts=tuple(allow_host or ()), quiet=quiet)
 
 
 @app.command()

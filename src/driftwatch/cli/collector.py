@@ -23,6 +23,7 @@ def serve_command(
     dedupe: bool,
     idle_timeout: float,
     max_body_mb: float,
+    allowed_hosts: tuple[str, ...] = (),
     quiet: bool,
 ) -> None:
     from pydantic import ValidationError
@@ -49,7 +50,8 @@ def serve_command(
     config = CollectorConfig(
         db=db_path(db), host=host, port=port, token=token, packs=tuple(packs or ()),
         alerts=alerts, idle_timeout_s=idle_timeout,
-        limits=CollectorLimits(max_body_bytes=int(max_body_mb * 1024 * 1024)),
+        limits=CollectorLimits(max_body_bytes=int(max_body_mb * 1024 * 1024),
+                               allowed_hosts=allowed_hosts),
     )
 
     def ready(url: str) -> None:
@@ -76,7 +78,7 @@ def watch_command(*, url: str | None, db: str | None, token: str | None, min_sev
     except ValueError as error:
         raise UsageError(f"--min-severity: {error}") from None
     if url is None:
-        info = read_info(db_path(db))
+        info = read_info(db_path(db), on_untrusted=_warn)
         url = info.url if info is not None else "http://127.0.0.1:4318"
     sink = ConsoleSink(console=Console(highlight=False), min_severity=severity)
     shown = 0
@@ -99,7 +101,7 @@ def query_via_collector(path: Any, sql: str, *, token: str | None, timeout: floa
     """Rows from the collector that holds ``path`` open, or None when none runs."""
     from driftwatch.collector.info import read_info, remote_query
 
-    info = read_info(path)
+    info = read_info(path, on_untrusted=_warn)
     if info is None:
         return None
     try:
@@ -107,3 +109,7 @@ def query_via_collector(path: Any, sql: str, *, token: str | None, timeout: floa
     except ConnectionError:
         return None  # it is stopping: the file is (about to be) free
     return columns, rows
+
+
+def _warn(message: str) -> None:
+    typer.echo(f"warning: {message}", err=True)

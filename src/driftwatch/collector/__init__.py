@@ -2,6 +2,7 @@
 as in-process runs, live SQL and findings for other processes."""
 
 from driftwatch.collector.app import CollectorApp, CollectorLimits
+from driftwatch.collector.guard import GuardLimits
 from driftwatch.collector.info import CollectorInfo, read_info, remote_query, stream_lines
 from driftwatch.collector.ingest import IngestQueue
 from driftwatch.collector.metrics import CollectorMetrics
@@ -18,6 +19,7 @@ __all__ = [
     "CollectorLimits",
     "CollectorMetrics",
     "FindingBroadcast",
+    "GuardLimits",
     "IngestQueue",
     "RunTracker",
     "check_bind",

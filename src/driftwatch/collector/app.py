@@ -10,13 +10,22 @@ Routes:
   (compressed or not), 415 for another content type or encoding, 503 with Retry-After
   when the ingest queue is full or the store failed (the client retries; retries store
   nothing twice). Errors carry a ``google.rpc.Status``.
-- ``POST /v1/sql``: ``{"sql": "...", "timeout_s": 30, "max_rows": 10000}`` → read-only
-  user SQL on the live store, through the same guard as ``driftwatch sql``.
+- ``POST /v1/sql`` (``application/json`` only): ``{"sql": "...", "timeout_s": 30,
+  "max_rows": 10000}`` → read-only user SQL on the live store, through the same guard
+  as ``driftwatch sql``.
 - ``GET /v1/findings/stream[?min_severity=low]``: findings as JSON lines, live.
 - ``GET /metrics`` (Prometheus text), ``GET /healthz`` (no token needed).
 
 Every route but ``/healthz`` needs ``Authorization: Bearer <token>`` when the collector
 has a token. A 200 on ``/v1/traces`` means the spans are committed to the store.
+
+Before a body is read, in this order: the route (404/405), the Host and Origin checks
+(403, :mod:`driftwatch.collector.origin`), the token (401), the content type (415), the
+declared size (413) and the memory budget (503, :mod:`driftwatch.collector.budget`).
+The body must arrive within ``body_timeout_s`` (else 408). Every error answer closes
+the connection, so an unread body is not read on. Connection-level limits (idle and
+slow sockets, head size, connections per client) are the guard's
+(:mod:`driftwatch.collector.guard`).
 """
 
 from __future__ import annotations
@@ -27,12 +36,15 @@ import hmac
 import json
 import zlib
 from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import parse_qs
 
+from driftwatch.collector.budget import ByteBudget
+from driftwatch.collector.guard import ConnectionGuard, GuardLimits
 from driftwatch.collector.ingest import IngestQueue
 from driftwatch.collector.metrics import CollectorMetrics
+from driftwatch.collector.origin import RequestOrigin
 from driftwatch.collector.stream import FindingBroadcast
 from driftwatch.core.errors import DriftwatchError
 from driftwatch.core.logging import get_logger
@@ -44,7 +56,7 @@ from driftwatch.tracing.otlp import (
     table_from_otlp_protobuf,
 )
 
-__all__ = ["CollectorApp", "CollectorLimits"]
+__all__ = ["CollectorApp", "CollectorLimits", "GuardLimits"]
 
 log = get_logger(__name__)
 
@@ -62,19 +74,55 @@ _RESOURCE_EXHAUSTED: Final = 8
 _UNAVAILABLE: Final = 14
 _UNAUTHENTICATED: Final = 16
 _NOT_FOUND: Final = 5
+_PERMISSION_DENIED: Final = 7
+_DEADLINE_EXCEEDED: Final = 4
+# Bytes reserved per body byte while decoding: a JSON body becomes Python objects and
+# then Arrow columns, a protobuf body a message and then the columns (measured: a 15 MB
+# one-span JSON body peaks near 3x its size during decoding).
+_DECODE_FACTOR: Final = 3
 
 
 @dataclass(frozen=True, slots=True)
 class CollectorLimits:
     """Size limits and timeouts. ``max_body_bytes`` applies to the body as sent and,
-    separately, after gunzip (a gzip bomb stops at the limit)."""
+    separately, after gunzip (a gzip bomb stops at the limit). ``max_inflight_bytes``
+    bounds the memory of every request in flight together (bodies, decoding, decoded
+    spans until acknowledged). ``allowed_hosts``/``allowed_origins``: see
+    :mod:`driftwatch.collector.origin`; ``connections``: see
+    :mod:`driftwatch.collector.guard`."""
 
     max_body_bytes: int = 16 * 1024 * 1024
+    max_inflight_bytes: int = 128 * 1024 * 1024
+    monitor_inflight_bytes: int = 128 * 1024 * 1024
+    body_timeout_s: float = 30.0
+    allowed_hosts: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
+    connections: GuardLimits = field(default_factory=GuardLimits)
     retry_after_s: int = 1
     sql_timeout_s: float = 30.0
     sql_max_rows: int = 100_000
+    sql_memory_bytes: int = 512 * 1024 * 1024
+    sql_max_result_bytes: int = 64 * 1024 * 1024
     stream_keepalive_s: float = 15.0
     stream_max_lines: int = 1000
+
+
+class _Held:
+    """What one request holds of the budget (released in its ``finally``)."""
+
+    def __init__(self, budget: ByteBudget) -> None:
+        self._budget = budget
+        self.size = 0
+
+    def reserve(self, size: int) -> bool:
+        if not self._budget.reserve(size, self.size + size):
+            return False
+        self.size += max(0, size)
+        return True
+
+    def release_all(self) -> None:
+        self._budget.release(self.size)
+        self.size = 0
 
 
 class _HttpError(Exception):
@@ -105,9 +153,24 @@ class CollectorApp:
         self._metrics = metrics
         self._broadcast = broadcast
         self._query = query
-        self._token = f"Bearer {token}".encode() if token else None
+        self._token = token.encode() if token else None
         self.limits = limits or CollectorLimits()
         self.stopping = False  # set by the server on shutdown: streams end
+        self.budget = ByteBudget(self.limits.max_inflight_bytes)
+        metrics.inflight_bytes.set_function(lambda: self.budget.used)
+        self.guard = ConnectionGuard(
+            self.limits.connections,
+            on_refused=lambda reason: metrics.connections_refused.labels(reason).inc())
+        self.origin = RequestOrigin(loopback=True, allowed_hosts=self.limits.allowed_hosts,
+                                    allowed_origins=self.limits.allowed_origins)
+
+    def bind(self, host: str) -> None:
+        """The address the server listens on decides the Host policy (loopback or not)."""
+        from driftwatch.collector.server import is_loopback
+
+        self.origin = RequestOrigin(loopback=is_loopback(host),
+                                    allowed_hosts=self.limits.allowed_hosts,
+                                    allowed_origins=self.limits.allowed_origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -125,6 +188,7 @@ class CollectorApp:
             await _send_status(send, scope, error)
         finally:
             self._metrics.requests.labels(_path_label(path), str(status)).inc()
+            self.guard.response_done(scope.get("client"))
 
     async def _route(self, path: str, method: str, scope: Scope, receive: Receive,
                      send: Send) -> int:
@@ -143,14 +207,19 @@ class CollectorApp:
             if path in known:
                 raise _HttpError(405, _INVALID_ARGUMENT, f"{method} is not allowed on {path}")
             raise _HttpError(404, _NOT_FOUND, f"no such path: {path}")
+        refusal = self.origin.refusal(_header(scope, b"host"), _header(scope, b"origin"),
+                                      _header(scope, b"sec-fetch-site"))
+        if refusal is not None:
+            raise _HttpError(403, _PERMISSION_DENIED, refusal)
         self._authorize(scope)
         return await handler(scope, receive, send)
 
     def _authorize(self, scope: Scope) -> None:
         if self._token is None:
             return
-        given = _header(scope, b"authorization") or b""
-        if not hmac.compare_digest(given, self._token):
+        # RFC 9110: the scheme is case-insensitive; the credentials are not
+        scheme, _, given = (_header(scope, b"authorization") or b"").strip().partition(b" ")
+        if scheme.lower() != b"bearer" or not hmac.compare_digest(given.strip(), self._token):
             raise _HttpError(401, _UNAUTHENTICATED, "missing or wrong bearer token",
                              ((b"www-authenticate", b"Bearer"),))
 
@@ -162,19 +231,29 @@ class CollectorApp:
             raise _HttpError(415, _INVALID_ARGUMENT,
                              f"unsupported content type {content_type or '(none)'!r}; "
                              f"use {PROTOBUF} or {JSON}")
-        body = await self._read_body(scope, receive)
-        decoded = self._decode(body, content_type)
-        table = decoded.table
-        assert table is not None  # both decoders below give a table
-        future = self._ingest.offer(table)
-        if future is None:
-            raise _HttpError(503, _UNAVAILABLE, "ingest queue is full; retry later",
-                             self._retry_after())
+        held = _Held(self.budget)
         try:
-            await asyncio.wrap_future(future)
-        except Exception as error:
-            raise _HttpError(503, _UNAVAILABLE, f"spans not stored ({error}); retry later",
-                             self._retry_after()) from None
+            body = await self._read_body(scope, receive, held)
+            self._reserve(held, _DECODE_FACTOR * len(body))
+            decoded = self._decode(body, content_type)
+            table = decoded.table
+            assert table is not None  # both decoders below give a table
+            # from here on the body and the decoding's garbage are gone: the table stays
+            # until the spans are committed and handed to the monitors
+            del body
+            held.release_all()
+            self._reserve(held, table.nbytes)
+            future = self._ingest.offer(table)
+            if future is None:
+                raise _HttpError(503, _UNAVAILABLE, "ingest queue is full; retry later",
+                                 self._retry_after())
+            try:
+                await asyncio.wrap_future(future)
+            except Exception as error:
+                raise _HttpError(503, _UNAVAILABLE, f"spans not stored ({error}); retry "
+                                 "later", self._retry_after()) from None
+        finally:
+            held.release_all()
         self._metrics.spans_received.inc(table.num_rows)
         if decoded.rejected:
             self._metrics.spans_rejected.inc(decoded.rejected)
@@ -184,31 +263,50 @@ class CollectorApp:
     def _retry_after(self) -> tuple[tuple[bytes, bytes], ...]:
         return ((b"retry-after", str(self.limits.retry_after_s).encode()),)
 
-    async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
+    def _reserve(self, held: _Held, size: int) -> None:
+        if not held.reserve(size):
+            self._metrics.budget_refusals.inc()
+            raise _HttpError(503, _UNAVAILABLE, "collector memory budget is in use; retry "
+                             "later", self._retry_after())
+
+    async def _read_body(self, scope: Scope, receive: Receive, held: _Held) -> bytes:
+        """The body, under the size limit, the memory budget and the body deadline."""
         limit = self.limits.max_body_bytes
+        encoding = (_header(scope, b"content-encoding") or b"identity").strip().lower()
+        if encoding not in (b"identity", b"", b"gzip"):
+            raise _HttpError(415, _INVALID_ARGUMENT,
+                             f"unsupported content encoding {encoding.decode(errors='replace')!r}")
         declared = _header(scope, b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise _HttpError(413, _RESOURCE_EXHAUSTED, f"body over {limit} bytes")
+        if declared is not None and declared.isdigit():
+            if int(declared) > limit:
+                raise _HttpError(413, _RESOURCE_EXHAUSTED, f"body over {limit} bytes")
+            self._reserve(held, int(declared))  # before a byte of it is read
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.limits.body_timeout_s
         chunks: list[bytes] = []
         size = 0
         while True:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                raise _HttpError(408, _DEADLINE_EXCEEDED, "request body not received within "
+                                 f"{self.limits.body_timeout_s:g} s") from None
             if message["type"] == "http.disconnect":
                 raise _HttpError(400, _INVALID_ARGUMENT, "client disconnected")
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
                 raise _HttpError(413, _RESOURCE_EXHAUSTED, f"body over {limit} bytes")
+            if size > held.size:  # no (or a wrong) Content-Length: reserve as it comes
+                self._reserve(held, size - held.size)
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        encoding = (_header(scope, b"content-encoding") or b"identity").strip().lower()
+        del chunks
         if encoding == b"gzip":
-            return _gunzip(body, limit)
-        if encoding not in (b"identity", b""):
-            raise _HttpError(415, _INVALID_ARGUMENT,
-                             f"unsupported content encoding {encoding.decode(errors='replace')!r}")
+            body = _gunzip(body, limit)
+            self._reserve(held, len(body))
         return body
 
     @staticmethod
@@ -225,7 +323,13 @@ class CollectorApp:
     # --- /v1/sql -------------------------------------------------------------------------
 
     async def _sql(self, scope: Scope, receive: Receive, send: Send) -> int:
-        body = await self._read_body(scope, receive)
+        if _content_type(scope) != JSON:
+            raise _HttpError(415, _INVALID_ARGUMENT, f"/v1/sql takes {JSON} only")
+        held = _Held(self.budget)
+        try:
+            body = await self._read_body(scope, receive, held)
+        finally:
+            held.release_all()
         try:
             request = _parse_json(body)
         except OtlpDecodeError as error:
@@ -391,8 +495,10 @@ async def _send_status(send: Send, scope: Scope, error: _HttpError) -> None:
     else:
         body = json.dumps({"code": error.code, "message": error.message}).encode()
         content_type = JSON
-    with contextlib.suppress(OSError):
-        await _respond(send, error.status, body, content_type, error.headers)
+    # close: the client may still be sending a body nobody will read
+    with contextlib.suppress(OSError, RuntimeError):
+        await _respond(send, error.status, body, content_type,
+                       (*error.headers, (b"connection", b"close")))
 
 
 async def _respond(send: Send, status: int, body: bytes, content_type: str,

@@ -53,6 +53,19 @@ class CollectorMetrics:
         self.monitor_records = _LiveCounter(
             "driftwatch_monitor_records", "Span records evaluated by the monitors.")
         self.registry.register(self.monitor_records)
+        self.connections_refused = Counter(
+            "driftwatch_connections_refused", "Connections closed by the connection guard, "
+            "by reason (per_client, evicted, header_timeout, header_too_large).",
+            ["reason"], registry=self.registry,
+        )
+        self.budget_refusals = Counter(
+            "driftwatch_memory_budget_refusals", "Requests answered 503 because the "
+            "in-flight memory budget was full.", registry=self.registry,
+        )
+        self.inflight_bytes = Gauge(
+            "driftwatch_inflight_request_bytes", "Bytes of the memory budget held by "
+            "requests in flight.", registry=self.registry,
+        )
         self.stream_subscribers = Gauge(
             "driftwatch_stream_subscribers", "Clients following /v1/findings/stream.",
             registry=self.registry,

@@ -92,6 +92,7 @@ class MonitorProcess:
         delivery: FindingDelivery,
         *,
         max_in_flight: int = 65_536,
+        max_in_flight_bytes: int = 128 * 1024 * 1024,
         max_batch: int = 4096,
         start_timeout_s: float = 120.0,
         replay: Callable[[], Iterable[pa.Table]] | None = None,
@@ -100,6 +101,8 @@ class MonitorProcess:
         self._replay = replay
         self._delivery = delivery
         self._max_in_flight = max_in_flight
+        self._max_in_flight_bytes = max_in_flight_bytes  # one 15 MB span is one span
+        self._in_flight_bytes: dict[int, int] = {}  # seq → table bytes
         self._max_batch = max_batch
         self._start_timeout_s = start_timeout_s
         self._context = multiprocessing.get_context("spawn")
@@ -187,14 +190,18 @@ class MonitorProcess:
         if not count:
             return
         with self._cond:
+            size = table.nbytes
             while (not self._closed and self._in_flight
-                   and sum(self._in_flight.values()) + count > self._max_in_flight):
+                   and (sum(self._in_flight.values()) + count > self._max_in_flight
+                        or sum(self._in_flight_bytes.values()) + size
+                        > self._max_in_flight_bytes)):
                 self._cond.wait(0.1)
             if self._closed:
                 log.warning("monitor process closed; spans not monitored", spans=count)
                 return
             seq = next(self._seq)
             self._in_flight[seq] = count
+            self._in_flight_bytes[seq] = size
         payload = _table_to_ipc(table)
         try:
             self._send(("spans", seq, payload))
@@ -203,6 +210,7 @@ class MonitorProcess:
                       error=str(error))
             with self._cond:
                 self._in_flight.pop(seq, None)
+                self._in_flight_bytes.pop(seq, None)
                 self._cond.notify_all()
 
     def flush(self, timeout_s: float | None = 30.0) -> bool:
@@ -252,6 +260,7 @@ class MonitorProcess:
                 with self._cond:
                     self._records_seen += message[2]
                     self._in_flight.pop(message[1], None)
+                    self._in_flight_bytes.pop(message[1], None)
                     self._cond.notify_all()
             elif kind in ("ended", "flushed"):
                 with self._cond:
@@ -266,6 +275,7 @@ class MonitorProcess:
             closed = self._closed
             lost = sum(self._in_flight.values())
             self._in_flight.clear()
+            self._in_flight_bytes.clear()
             waiters = list(self._waiters.values())
             self._waiters.clear()
             self._cond.notify_all()

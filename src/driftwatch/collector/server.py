@@ -17,6 +17,7 @@ import ipaddress
 import os
 import signal
 from collections.abc import Callable
+from typing import Any
 
 from driftwatch.collector.gcpolicy import long_lived_process
 from driftwatch.collector.info import CollectorInfo, remove_info, write_info
@@ -24,7 +25,7 @@ from driftwatch.collector.service import Collector, CollectorConfig
 from driftwatch.core.errors import UsageError
 from driftwatch.core.logging import get_logger
 
-__all__ = ["check_bind", "is_loopback", "serve"]
+__all__ = ["check_bind", "is_loopback", "serve", "uvicorn_config"]
 
 log = get_logger(__name__)
 
@@ -44,6 +45,25 @@ def check_bind(host: str, token: str | None) -> None:
                          "or bind 127.0.0.1")
 
 
+def uvicorn_config(collector: Collector, host: str, port: int) -> Any:
+    """uvicorn's configuration for ``collector``: its app behind the connection guard.
+
+    ``limit_concurrency`` stays off: uvicorn counts idle sockets against it and answers
+    503 to everyone once they fill it; the guard bounds connections instead (per client,
+    in all, with head timeouts), and the app bounds memory. ``timeout_keep_alive`` closes
+    a kept-alive connection idle after a response; the guard times request heads.
+    """
+    import uvicorn
+
+    collector.app.bind(host)
+    return uvicorn.Config(
+        collector.app, host=host, port=port, log_level="warning",
+        access_log=False, lifespan="off", timeout_graceful_shutdown=3,
+        http=collector.app.guard.protocol_class("httptools"), ws="none",
+        timeout_keep_alive=5, server_header=False, date_header=False,
+    )
+
+
 def serve(config: CollectorConfig, *,
           on_ready: Callable[[str], None] | None = None,
           on_stopped: Callable[[str], None] | None = None) -> None:
@@ -58,11 +78,7 @@ def serve(config: CollectorConfig, *,
     collector: Collector | None = None
     try:
         collector = Collector(config)  # a signal meanwhile is noted: no serving then
-        server = uvicorn.Server(uvicorn.Config(
-            collector.app, host=config.host, port=config.port, log_level="warning",
-            access_log=False, lifespan="off", timeout_graceful_shutdown=3,
-            limit_concurrency=512, server_header=False, date_header=False,
-        ))
+        server = uvicorn.Server(uvicorn_config(collector, config.host, config.port))
         stop.server = server
         if stop.signal is None:
             with long_lived_process():

@@ -22,6 +22,7 @@ from prometheus_client import Counter
 
 from driftwatch.alert import AlertConfig, build_sinks
 from driftwatch.collector.app import CollectorApp, CollectorLimits
+from driftwatch.collector.budget import bounded_for_monitors
 from driftwatch.collector.closed_runs import RunGuard, closed_batches, closed_runs
 from driftwatch.collector.ingest import IngestQueue
 from driftwatch.collector.metrics import CollectorMetrics
@@ -36,8 +37,9 @@ from driftwatch.core.protocols import FindingSink
 from driftwatch.monitor import MonitorEngine, builtin_pack_paths, default_monitors, resolve_packs
 from driftwatch.monitor.base import Monitor
 from driftwatch.monitor.delivery import FindingDelivery
-from driftwatch.store import Store, safe_query
+from driftwatch.store import Store
 from driftwatch.store.arrow import records_from_arrow
+from driftwatch.store.sql_worker import SqlWorker
 
 __all__ = ["Collector", "CollectorConfig"]
 
@@ -102,9 +104,10 @@ class Collector:
             if monitors is None:
                 assert packs is not None
                 delivery = FindingDelivery(self.store, sinks, clock, record_alerts=True)
-                self.engine = MonitorProcess(packs, delivery, max_batch=4096,
-                                             max_in_flight=config.max_queue_spans,
-                                             replay=self._open_run_spans)
+                self.engine = MonitorProcess(
+                    packs, delivery, max_batch=4096, max_in_flight=config.max_queue_spans,
+                    max_in_flight_bytes=config.limits.monitor_inflight_bytes,
+                    replay=self._open_run_spans)
             else:
                 self.engine = MonitorEngine(monitors, store=self.store, sinks=sinks, ids=ids,
                                             clock=clock, close_components=True,
@@ -136,6 +139,9 @@ class Collector:
                           lambda: self.engine.records_seen, lambda: self.broadcast.subscribers)
         self.app = CollectorApp(self.ingest, metrics=self.metrics, broadcast=self.broadcast,
                                 query=self._query, token=config.token, limits=config.limits)
+        # user SQL in a process of its own, over a snapshot: it cannot starve ingest
+        self._sql = SqlWorker(self.store, memory_bytes=config.limits.sql_memory_bytes,
+                              max_result_bytes=config.limits.sql_max_result_bytes)
         self.runs.start()
         self._closed = False
 
@@ -156,6 +162,7 @@ class Collector:
         self._monitor(table)
 
     def _monitor(self, table: pa.Table) -> None:
+        table = bounded_for_monitors(table)  # the store has the full spans
         if isinstance(self.engine, MonitorProcess):
             self.engine.submit(table)
         else:
@@ -165,7 +172,8 @@ class Collector:
         """The stored spans of the open runs (a new monitor process rebuilds their
         state from them)."""
         tables: list[pa.Table] = []
-        replay_runs(self.store, self.runs.open_run_ids(), tables.append)
+        replay_runs(self.store, self.runs.open_run_ids(),
+                    lambda table: tables.append(bounded_for_monitors(table)))
         return tables
 
     def _reassigned(self, claimed_run_id: str, spans: int) -> None:
@@ -186,7 +194,7 @@ class Collector:
 
     def _query(self, sql: str, timeout_s: float, max_rows: int) -> tuple[list[str], list[Any],
                                                                          bool]:
-        result = safe_query(self.store, sql, timeout_s=timeout_s, max_rows=max_rows)
+        result = self._sql.query(sql, timeout_s, max_rows)
         return list(result.columns), list(result.rows), bool(result.truncated)
 
     def flush(self, timeout_s: float = 30.0) -> bool:
@@ -200,6 +208,7 @@ class Collector:
         self._closed = True
         self.app.stopping = True
         try:
+            self._sql.close()
             self.ingest.close()
             self.runs.close()
             self.engine.close()

@@ -15,6 +15,7 @@ Three layers, each enough for most attacks, together for all we know of:
 from __future__ import annotations
 
 import contextlib
+import itertools
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -55,6 +56,31 @@ READ_ONLY_PRAGMAS: Final = frozenset(
     }
 )
 _ALLOWED: Final = "SELECT, WITH, VALUES, SHOW, DESCRIBE, SUMMARIZE, EXPLAIN"
+# Table functions that act instead of reading, callable from a SELECT
+# (``SELECT * FROM checkpoint()``): the statement type says SELECT and a read-only
+# transaction lets most of them through, so they are refused by name.
+# ``query``/``json_execute_serialized_sql`` run SQL given as a string, which the
+# statement check never sees.
+_ACTING_FUNCTIONS: Final = frozenset(
+    {
+        "checkpoint",
+        "force_checkpoint",
+        "copy_database",
+        "import_database",
+        "truncate_duckdb_logs",
+        "query",
+        "json_execute_serialized_sql",
+        "add_parquet_key",
+        "add_grammar_extension",
+        "remove_grammar_extension",
+        "create_external_resource",
+    }
+)
+# enable_profiling, disable_optimizer, register_external_resource, ... (DuckDB's own
+# naming for functions that switch or register something)
+_ACTING_PREFIXES: Final = (
+    "enable_", "disable_", "register_", "deregister_", "destroy_", "truncate_",
+)
 
 
 def check_read_only(sql: str) -> None:
@@ -67,6 +93,7 @@ def check_read_only(sql: str) -> None:
         raise QueryError(f"expected exactly one SQL statement, got {len(statements)}")
     statement = statements[0]
     kind = statement.type
+    _check_functions(sql)
     if kind in _READ_TYPES:
         return
     if kind == _ST.EXPLAIN:
@@ -164,6 +191,19 @@ def _keywords(sql: str) -> list[tuple[int, str]]:
         end = tokens[index + 1][0] if index + 1 < len(tokens) else len(sql)
         out.append((pos, sql[pos:end].strip().upper()))
     return out
+
+
+def _check_functions(sql: str) -> None:
+    """Refuse any call of a function in ``_ACTING_FUNCTIONS`` (or named with one of
+    ``_ACTING_PREFIXES``), however it is quoted or qualified, wherever it appears."""
+    tokens = _keywords(sql)
+    for (_, text), (_, following) in itertools.pairwise(tokens):
+        if not following.startswith("("):
+            continue
+        name = text.strip('"').lower()
+        if name in _ACTING_FUNCTIONS or name.startswith(_ACTING_PREFIXES):
+            raise QueryError(f"{name}() acts on the database or its settings; only read "
+                             "queries are allowed")
 
 
 def _pragma_name(sql: str) -> str:

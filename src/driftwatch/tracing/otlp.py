@@ -312,17 +312,17 @@ def _json_attributes(items: Sequence[Any]) -> dict[str, Any]:
 
 
 def _json_value(value: Any, key: str) -> Any:
-    """An ``AnyValue`` object: exactly one of its fields (or none: an empty value)."""
+    """An ``AnyValue`` object: one of its known fields (or none: an empty value). Other
+    fields are ignored, as the OTLP specification asks of receivers (a newer sender's
+    value kind reads as empty, not as a malformed span)."""
     value = _object(value, f"value of {key!r}")
-    if not value:
+    known = [(kind, inner) for kind, inner in value.items() if kind in _JSON_VALUE_DECODERS]
+    if not known:
         return None
-    if len(value) != 1:
+    if len(known) != 1:
         raise _SpanError(f"value of {key!r} has more than one field")
-    (kind, inner), = value.items()
-    decoder = _JSON_VALUE_DECODERS.get(kind)
-    if decoder is None:
-        raise _SpanError(f"value of {key!r}: unknown field {kind!r}")
-    return decoder(inner, key)
+    (kind, inner), = known
+    return _JSON_VALUE_DECODERS[kind](inner, key)
 
 
 def _json_string(inner: Any, key: str) -> str:
