@@ -87,7 +87,8 @@ class Limits:
     total_memory_bytes: int = 1 << 30
     """Memory of the command and all its processes together, per call and per run (cgroup)."""
     processes: int = 64
-    """Processes (and threads) of a call together, per call and per run."""
+    """Processes (and threads) of a call together; a run's calls together get twice that
+    (room for exited processes whose pid the kernel has not released yet)."""
     file_bytes: int = 16 << 20
     workspace_bytes: int = 64 << 20
     output_bytes: int = 64 << 10
@@ -236,9 +237,11 @@ class ProcessSandbox:
         try:
             with self._lock:
                 if self._run_group is None:
+                    # the kernel releases an exited process's pid charge a little later,
+                    # so back-to-back calls would eat into one shared cap of `processes`
                     self._run_group = self.cgroups.create(
-                        self.cgroups.parents, limits.total_memory_bytes, limits.processes,
-                        holds_children=True)
+                        self.cgroups.parents, limits.total_memory_bytes,
+                        2 * limits.processes, holds_children=True)
                     weakref.finalize(self, self._run_group.remove_quietly)
                 run_group = self._run_group
             return run_group.child(self.cgroups, limits.total_memory_bytes, limits.processes)
