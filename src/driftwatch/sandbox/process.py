@@ -219,12 +219,6 @@ class ProcessSandbox:
         self.bwrap, uid = usable_bubblewrap(bwrap, fallback=_cgroups() is not None)
         self.uid = uid
         self.cgroups = _cgroups()
-        if self.cgroups is None and os.geteuid() == 0 and uid is None:
-            raise SandboxError(
-                "cannot cap the sandbox's processes: no writable cgroup and bwrap cannot "
-                "run as an unprivileged user; run driftwatch as a normal user or give it a "
-                "delegated cgroup (see docs/security.md)"
-            )
         self.enforcement = self.cgroups.name if self.cgroups else "rlimits"
         self._run_group: cgroup.Group | None = None
         self._lock = threading.Lock()
