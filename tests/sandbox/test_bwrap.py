@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -76,3 +78,29 @@ def test_as_root_a_bwrap_nobody_cannot_run_falls_back_to_the_cgroup_cap(
         pytest.fail(f"should have refused without a cgroup, got {sandbox.enforcement}")
     assert sandbox.uid is None
     assert processes_counted(sandbox.run(PROCESS_HOARD, {}).stdout) <= 32
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs util-linux unshare")
+def test_without_user_namespaces_the_sandbox_refuses_with_one_line() -> None:
+    """In a user namespace whose user.max_user_namespaces is 0 (what a disabled kernel
+    setting or a container profile amounts to), even 'root' gets no sandbox: one line
+    saying why and what to do, never a command run without its own user namespace."""
+    code = (
+        "from pathlib import Path\n"
+        "Path('/proc/sys/user/max_user_namespaces').write_text('0')\n"
+        "from driftwatch.core.errors import SandboxError\n"
+        "from driftwatch.sandbox import ProcessSandbox\n"
+        "try:\n"
+        "    ProcessSandbox()\n"
+        "except SandboxError as exc:\n"
+        "    print(exc)\n"
+        "else:\n"
+        "    print('started')\n")
+    completed = subprocess.run(
+        ["unshare", "--user", "--map-root-user", sys.executable, "-c", code],
+        capture_output=True, text=True, timeout=60, cwd="/", check=False)
+    assert completed.returncode == 0, completed.stderr
+    message = completed.stdout.strip()
+    assert "\n" not in message
+    assert "cannot create a sandbox here" in message
+    assert "max_user_namespaces" in message

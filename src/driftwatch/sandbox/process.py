@@ -40,6 +40,7 @@ from driftwatch.core.errors import SandboxError
 from driftwatch.core.logging import get_logger
 from driftwatch.sandbox import cgroup
 from driftwatch.sandbox.bwrap import (
+    UNSHARE,
     drop_privileges,
     find_bubblewrap,
     minimal_environment,
@@ -247,7 +248,7 @@ class ProcessSandbox:
         limits = self.limits
         # argv[0] is the bare name: PID 1's command line is readable inside the sandbox
         return [
-            "bwrap", "--unshare-all", "--die-with-parent", "--new-session",
+            "bwrap", *UNSHARE, "--die-with-parent", "--new-session",
             "--uid", "1000", "--gid", "1000", "--hostname", "sandbox",
             *system_mounts(),
             "--proc", "/proc", "--dev", "/dev",
