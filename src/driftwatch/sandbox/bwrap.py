@@ -34,7 +34,7 @@ _HOW_TO_FIX = (
     "kernel.unprivileged_userns_clone=1, kernel.apparmor_restrict_unprivileged_userns=0), "
     "install the distribution's bubblewrap, "
     "or in a container run with --security-opt seccomp=unconfined --security-opt "
-    "apparmor=unconfined (see docs/security.md)"
+    "apparmor=unconfined --security-opt systempaths=unconfined (see docs/security.md)"
 )
 
 
