@@ -77,6 +77,10 @@ def test_a_new_file_in_a_read_only_folder_is_removed_and_recorded() -> None:
     assert not result.ok
     assert set(env.files) == {PLANTED, "mine.txt"}
     assert env.tamper_events == [{"path": "policy/override.md", "action": "created", "turn": 0}]
+    # and the folder is still read-only for the next command
+    assert not _bash(env, "echo again > policy/override.md").ok
+    assert set(env.files) == {PLANTED, "mine.txt"}
+    assert len(env.tamper_events) == 2
 
 
 @needs_sandbox

@@ -22,12 +22,19 @@ UNPRIVILEGED_UID = 65534
 counts the sandbox's processes against RLIMIT_NPROC (root is exempt from it) and a
 namespace escape does not land as root."""
 
+UNSHARE = ("--unshare-all", "--unshare-user")
+"""Every namespace, the user namespace included: ``--unshare-all`` alone only *tries* it,
+and where that fails (a root without user namespaces) would run the command as root."""
+
 _PROBE_TIMEOUT_S = 20.0
+# how bwrap says the kernel, a container's seccomp profile or AppArmor refused namespaces
+_NAMESPACE_TROUBLE = ("namespace", "not permitted", "permission denied", "uid map", "uid_map")
 _HOW_TO_FIX = (
-    "allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1 or "
-    "kernel.apparmor_restrict_unprivileged_userns=0), install the distribution's bubblewrap, "
+    "allow user namespaces (sysctl user.max_user_namespaces above 0, "
+    "kernel.unprivileged_userns_clone=1, kernel.apparmor_restrict_unprivileged_userns=0), "
+    "install the distribution's bubblewrap, "
     "or in a container run with --security-opt seccomp=unconfined --security-opt "
-    "apparmor=unconfined (see docs/security.md)"
+    "apparmor=unconfined --security-opt systempaths=unconfined (see docs/security.md)"
 )
 
 
@@ -85,7 +92,7 @@ def run_as_uid() -> int | None:
 def probe(bwrap: str, uid: int | None) -> None:
     """Start an empty sandbox once; raise :class:`SandboxError` with one line saying why
     not and what to do. Cached per binary and uid: a tool call never pays for it again."""
-    argv = ["bwrap", "--unshare-all", "--die-with-parent", *system_mounts(),
+    argv = ["bwrap", *UNSHARE, "--die-with-parent", *system_mounts(),
             "--proc", "/proc", "--dev", "/dev", "--clearenv", "--", "/bin/sh", "-c", ":"]
     try:
         completed = subprocess.run(  # noqa: S603 - argv is built here, no shell
@@ -103,8 +110,10 @@ def probe(bwrap: str, uid: int | None) -> None:
     if completed.returncode != 0:
         detail = completed.stderr.decode("utf-8", "replace").strip().splitlines()
         reason = detail[-1] if detail else f"exit code {completed.returncode}"
+        namespaces = any(word in reason.lower() for word in _NAMESPACE_TROUBLE)
         raise SandboxError(
-            f"bubblewrap at {bwrap} cannot create a sandbox here ({reason}); {_HOW_TO_FIX}"
+            f"bubblewrap at {bwrap} cannot create a sandbox here ({reason})"
+            + (f"; {_HOW_TO_FIX}" if namespaces or not detail else "")
         )
 
 
@@ -129,9 +138,13 @@ def usable_bubblewrap(bwrap: str | None = None, *, fallback: bool = False
     uid = run_as_uid()
     try:
         probe(found, uid)
-    except SandboxError:
-        if uid is None or not fallback:
+    except SandboxError as exc:
+        if uid is None:
             raise
+        if not fallback:  # root is exempt from RLIMIT_NPROC: without a cgroup, no cap at all
+            raise SandboxError(
+                f"{exc}; as root without a writable cgroup the sandbox must run as nobody to "
+                "cap its processes") from None
         probe(found, None)
         return found, None
     return found, uid

@@ -272,7 +272,9 @@ class VirtualEnvironment:
             else:
                 kept[normalize_path(path)] = content
         self.files = kept
-        self.read_only &= set(kept)
+        # a read-only folder stays read-only while it has files (it is not a key of `kept`)
+        self.read_only = {path for path in self.read_only
+                          if path in kept or self.is_dir(path)}
         return skipped
 
     def copy(self) -> VirtualEnvironment:

@@ -40,6 +40,7 @@ from driftwatch.core.errors import SandboxError
 from driftwatch.core.logging import get_logger
 from driftwatch.sandbox import cgroup
 from driftwatch.sandbox.bwrap import (
+    UNSHARE,
     drop_privileges,
     find_bubblewrap,
     minimal_environment,
@@ -87,7 +88,8 @@ class Limits:
     total_memory_bytes: int = 1 << 30
     """Memory of the command and all its processes together, per call and per run (cgroup)."""
     processes: int = 64
-    """Processes (and threads) of a call together, per call and per run."""
+    """Processes (and threads) of a call together; a run's calls together get twice that
+    (room for exited processes whose pid the kernel has not released yet)."""
     file_bytes: int = 16 << 20
     workspace_bytes: int = 64 << 20
     output_bytes: int = 64 << 10
@@ -218,12 +220,6 @@ class ProcessSandbox:
         self.bwrap, uid = usable_bubblewrap(bwrap, fallback=_cgroups() is not None)
         self.uid = uid
         self.cgroups = _cgroups()
-        if self.cgroups is None and os.geteuid() == 0 and uid is None:
-            raise SandboxError(
-                "cannot cap the sandbox's processes: no writable cgroup and bwrap cannot "
-                "run as an unprivileged user; run driftwatch as a normal user or give it a "
-                "delegated cgroup (see docs/security.md)"
-            )
         self.enforcement = self.cgroups.name if self.cgroups else "rlimits"
         self._run_group: cgroup.Group | None = None
         self._lock = threading.Lock()
@@ -236,9 +232,11 @@ class ProcessSandbox:
         try:
             with self._lock:
                 if self._run_group is None:
+                    # the kernel releases an exited process's pid charge a little later,
+                    # so back-to-back calls would eat into one shared cap of `processes`
                     self._run_group = self.cgroups.create(
-                        self.cgroups.parents, limits.total_memory_bytes, limits.processes,
-                        holds_children=True)
+                        self.cgroups.parents, limits.total_memory_bytes,
+                        2 * limits.processes, holds_children=True)
                     weakref.finalize(self, self._run_group.remove_quietly)
                 run_group = self._run_group
             return run_group.child(self.cgroups, limits.total_memory_bytes, limits.processes)
@@ -250,7 +248,7 @@ class ProcessSandbox:
         limits = self.limits
         # argv[0] is the bare name: PID 1's command line is readable inside the sandbox
         return [
-            "bwrap", "--unshare-all", "--die-with-parent", "--new-session",
+            "bwrap", *UNSHARE, "--die-with-parent", "--new-session",
             "--uid", "1000", "--gid", "1000", "--hostname", "sandbox",
             *system_mounts(),
             "--proc", "/proc", "--dev", "/dev",
