@@ -11,7 +11,8 @@
 # Scenario runs (`run`, `batch`) give the agent's `bash` tool a bubblewrap sandbox, which
 # creates user namespaces. Docker's default seccomp profile (and AppArmor on some hosts)
 # forbids that, and the sandbox then stops with a one-line error: run such commands with
-#   docker run --security-opt seccomp=unconfined --security-opt apparmor=unconfined ...
+#   docker run --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
+#     --security-opt systempaths=unconfined ...
 # (docs/security.md). The collector itself needs neither.
 FROM python:3.11-slim
 
