@@ -267,7 +267,7 @@ def throughput(collector: Collector, template: bytes, seconds: float,
             n += connections
         connection.close()
 
-    before = collector.metric("driftwatch_monitor_records")
+    before = collector.metric("driftwatch_monitor_records_total")
     cpu_before = (*collector.cpu_seconds(), time.process_time())
     started = time.monotonic()
     threads = [threading.Thread(target=sender, args=(slot,)) for slot in range(connections)]
@@ -277,7 +277,7 @@ def throughput(collector: Collector, template: bytes, seconds: float,
         thread.join()
     acked_s = time.monotonic() - started
     total = sum(acked)
-    while collector.metric("driftwatch_monitor_records") - before < total:
+    while collector.metric("driftwatch_monitor_records_total") - before < total:
         time.sleep(0.05)
     end_to_end_s = time.monotonic() - started
     cpu_after = (*collector.cpu_seconds(), time.process_time())

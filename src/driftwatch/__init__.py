@@ -1,6 +1,6 @@
 """driftwatch: a long-horizon agentic drift monitor.
 
-The package is laid out as the pipeline (see DESIGN.md): ``core`` → ``scenario`` →
+The package is laid out as the pipeline (see docs/architecture.md): ``core`` → ``scenario`` →
 ``sandbox`` → ``model`` → ``agent`` → ``tracing`` → ``store`` → ``monitor`` → ``alert`` →
 ``cli``. Importing this package imports nothing heavy.
 """

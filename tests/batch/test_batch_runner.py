@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from driftwatch.batch.config import BatchConfig, expand_cells, load_batch_config
 from driftwatch.batch.executors import LocalExecutor
 from driftwatch.batch.progress import QuietProgress
@@ -96,8 +98,9 @@ def test_resume_reloads_the_stored_config(tmp_path: Path, small_config: Path) ->
 
 
 def test_provider_faults_are_retried_and_a_run_that_keeps_failing_is_errored(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "test")  # a key in model_options is refused
     # cell 1: all three attempts fail; cell 2: the first attempt fails, the second passes
     script = [Fault.status(503)] * 4 + [{"content": "Tidying the notes."}] * 10
     with FakeOpenAIServer(script) as server:
@@ -105,7 +108,7 @@ def test_provider_faults_are_retried_and_a_run_that_keeps_failing_is_errored(
         path.write_text(
             f"scenarios: [{DATA / 'tiny-scenario.yaml'}]\nmodels: [openai/fake-model]\n"
             "seeds: 2\nturns: 2\nconcurrency: 1\nprocesses: 0\nretries: 2\n"
-            f"model_options: {{api_base: '{server.base_url}', api_key: test, max_retries: 0}}\n")
+            f"model_options: {{api_base: '{server.base_url}', max_retries: 0}}\n")
         config, scenarios = load_batch_config(path)
         with Store(tmp_path / "b.duckdb") as store:
             outcome = _run(store, config, scenarios)

@@ -19,13 +19,17 @@ from driftwatch.collector.info import info_path
 class ServeProcess:
     """``driftwatch serve --port 0`` on ``db``; ``url`` once it listens."""
 
-    def __init__(self, db: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, db: Path, *args: str, env: dict[str, str] | None = None,
+                 new_session: bool = False) -> None:
+        """``new_session``: in a process group of its own, so a test can signal the
+        whole group as a terminal's Ctrl-C or ``systemd`` does."""
         self.db = db
         command = [sys.executable, "-m", "driftwatch", "serve", "--port", "0", "--db", str(db),
                    "--quiet", *args]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE, text=True,
-                                        env={**os.environ, **(env or {})})
+                                        env={**os.environ, **(env or {})},
+                                        start_new_session=new_session)
         self.url = self._wait_ready()
 
     def _wait_ready(self, timeout_s: float = 60.0) -> str:

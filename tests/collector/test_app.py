@@ -162,10 +162,10 @@ def test_full_queue_answers_503_with_retry_after(collector: Collector,
 
 def test_failing_store_answers_503_and_stores_nothing(collector: Collector,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(table: object, **options: object) -> int:
+    def refuse(table: object, **options: object) -> object:
         raise StoreError("disk full")
 
-    monkeypatch.setattr(collector.store, "write_span_table", refuse)
+    monkeypatch.setattr(collector.store, "write_new_span_table", refuse)
     response = call(collector.app, "POST", "/v1/traces", json_body(shell_span(1, "ls")), JSON)
     assert response.status == 503
     assert "disk full" in response.json()["message"]

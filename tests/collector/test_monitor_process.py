@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -125,3 +126,48 @@ def test_a_child_that_cannot_build_its_monitors_is_a_one_line_error() -> None:
         MonitorProcess(["no-such-pack"], delivery)  # type: ignore[list-item]
     assert isinstance(caught.value, DriftwatchError)
     assert "\n" not in str(caught.value)
+
+
+def test_a_replacement_child_rebuilds_the_open_runs_from_their_stored_spans(
+        tmp_path: Path) -> None:
+    """The child is OOM-killed in the middle of a run: the new one is sent the run's
+    stored spans first, so the run's findings are those of an uninterrupted run — none
+    lost, none stored twice (the live stream repeats a span the replay carried too)."""
+    from driftwatch.store import Store
+
+    local = RecordingSink()
+    with MonitorEngine(default_monitors(resolve_packs(PACKS)), sinks=[local]) as engine:
+        for run_id, spans in excerpt_runs():
+            engine.submit_many(spans)
+            engine.end_run(run_id)
+    by_run = Counter(f.run_id for f in local.findings)
+    run_id = max(by_run, key=lambda name: by_run[name])  # the run with most findings
+    spans = dict(excerpt_runs())[run_id]
+    local.findings = [f for f in local.findings if f.run_id == run_id]
+
+    half = len(spans) // 2
+    stored = exact_span_table(spans[:half + 1])  # committed before the child died
+    with Store(tmp_path / "m.duckdb") as store:
+        delivery = FindingDelivery(store, [], SYSTEM_CLOCK, record_alerts=False)
+        process = MonitorProcess(resolve_packs(PACKS), delivery,
+                                 replay=lambda: [stored])
+        try:
+            process.submit(exact_span_table(spans[:half]))
+            assert process.flush(60)
+            first_pid = process.pid
+            assert first_pid is not None
+            os.kill(first_pid, signal.SIGKILL)
+            deadline = time.monotonic() + 60
+            while process.restarts == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert process.restarts == 1
+            process.submit(exact_span_table(spans[half:]))  # span `half` again
+            assert process.end_run(run_id, timeout_s=60)
+            assert process.flush(60)
+        finally:
+            process.close()
+        rows = store.query("select monitor, rule_id, run_id, span_id, turn, kind, severity, "
+                           "message from findings").rows
+        assert store.query("select count(*) = count(distinct finding_id) "
+                           "from findings").scalar()
+    assert sorted(rows) == content(local.findings)

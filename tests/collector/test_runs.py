@@ -103,14 +103,66 @@ def test_spans_after_the_end_open_the_run_again(feed: Feed) -> None:
     assert runs.open_runs == 1
 
 
-def test_close_ends_every_open_run(feed: Feed) -> None:
+def test_close_ends_runs_whose_root_arrived_and_interrupts_the_others(feed: Feed) -> None:
+    """A stop is not the end of an agent's run: only a run whose root span (it ends
+    last) has arrived is over; the others are ``interrupted``, without ``end_run``."""
     store, ended = RowsStore(), []
     runs = tracker(store, ended)
     runs.start()
+    done = RecordFactory(run_id="done")
     feed(runs, [child(RecordFactory(run_id=f"r{n}"), 1) for n in range(3)])
+    feed(runs, [child(done, 1), root(done)])
     runs.close()
-    assert sorted(ended) == ["r0", "r1", "r2"]
-    assert {info.status for info in store.rows.values()} == {RunStatus.COMPLETED}
+    assert ended == ["done"]
+    statuses = {run_id: info.status for run_id, info in store.rows.items()}
+    assert statuses == {"done": RunStatus.COMPLETED, "r0": RunStatus.INTERRUPTED,
+                        "r1": RunStatus.INTERRUPTED, "r2": RunStatus.INTERRUPTED}
+    assert store.rows["r0"].ended_at is None
+    assert (runs.ended, runs.interrupted) == (1, 3)
+
+
+def test_a_run_whose_end_run_did_not_finish_is_interrupted_not_completed(feed: Feed) -> None:
+    """Its end-of-run findings may be missing: the next start must evaluate it again."""
+    store, ended = RowsStore(), []
+    runs = RunTracker(store, lambda run_id: ended.append(run_id) or False, idle_timeout_s=30)
+    factory = RecordFactory(run_id="cut")
+    feed(runs, [child(factory, 1), child(factory, 2)])
+    assert runs.sweep(now=time.monotonic() + 31) == ["cut"]
+    assert ended == ["cut"]
+    info = store.rows["cut"]
+    assert (info.status, info.turns, info.attributes["spans"]) == (RunStatus.INTERRUPTED, 2, 2)
+
+
+def test_a_claim_on_a_closed_batch_is_dropped_from_the_row(feed: Feed) -> None:
+    """A sender naming a batch the batch runner wrote does not join that batch."""
+    store, ended, claims = RowsStore(), [], []
+    runs = RunTracker(store, ended.append, closed_batches=frozenset({"nightly-1"}),
+                      on_batch_claim=lambda run_id, batch: claims.append((run_id, batch)))
+    factory = RecordFactory(run_id="intruder")
+    first = child(factory, 1)
+    first = replace(first, attributes={**first.attributes, sc.DW_BATCH_ID: "nightly-1"})
+    other = RecordFactory(run_id="fine")
+    second = child(other, 1)
+    second = replace(second, attributes={**second.attributes, sc.DW_BATCH_ID: "mine"})
+    feed(runs, [first, second])
+    runs.sweep(now=0)
+    assert store.rows["intruder"].batch_id is None
+    assert store.rows["intruder"].attributes["claimed_batch_id"] == "nightly-1"
+    assert store.rows["fine"].batch_id == "mine"
+    assert claims == [("intruder", "nightly-1")]
+
+
+def test_new_run_rows_are_the_runs_not_open_and_change_nothing(feed: Feed) -> None:
+    store, ended = RowsStore(), []
+    runs = tracker(store, ended)
+    feed(runs, [child(RecordFactory(run_id="open"), 1)])
+    table = exact_span_table([child(RecordFactory(run_id="open"), 2),
+                              child(RecordFactory(run_id="new"), 3),
+                              child(RecordFactory(run_id="new"), 4)])
+    rows = runs.new_run_rows(table)
+    assert [(info.run_id, info.status, info.turns) for info in rows] == [
+        ("new", RunStatus.RUNNING, 3)]
+    assert runs.open_runs == 1
 
 
 def test_a_new_runs_row_takes_its_first_spans_identity(feed: Feed) -> None:

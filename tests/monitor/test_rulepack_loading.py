@@ -228,3 +228,60 @@ def test_every_shipped_pack_loads_and_is_recorded_by_id() -> None:
     for pack in packs:
         # a built-in pack is recorded by id, so a spec rebuilds on any machine
         assert pack.spec_ref == pack.pack
+
+
+def _copy_builtin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """``./monitors`` holding a copy of the built-in packs: a checkout beside a
+    non-editable install of the same version."""
+    from driftwatch.core.resources import builtin_dir
+
+    builtin = builtin_dir("monitors")
+    assert builtin is not None
+    local = tmp_path / "monitors"
+    local.mkdir()
+    for path in builtin.glob("*.yaml"):
+        (local / path.name).write_text(path.read_text())
+    monkeypatch.chdir(tmp_path)
+    return builtin, local
+
+
+def test_identical_builtin_and_local_packs_are_one_pack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    builtin, _local = _copy_builtin(tmp_path, monkeypatch)
+    paths = builtin_pack_paths()
+    assert sorted(p.name for p in paths) == sorted(p.name for p in builtin.glob("*.yaml"))
+    assert all(path.parent == builtin for path in paths)  # the portable built-in copy
+    packs = load_rule_packs(paths)
+    assert all(pack.spec_ref == pack.pack for pack in packs)
+    assert len(discover_packs()) == len(paths)
+
+
+def test_a_real_conflict_names_both_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    builtin, local = _copy_builtin(tmp_path, monkeypatch)
+    changed = local / "covert-ranking.yaml"
+    changed.write_text(changed.read_text().replace("severity: critical", "severity: low", 1))
+    with pytest.raises(SpecError) as error:
+        builtin_pack_paths()
+    message = str(error.value)
+    assert message.startswith(f"{changed}:")
+    assert str(builtin / "covert-ranking.yaml") in message
+    assert "is also defined, differently" in message
+    # by id, ./monitors takes precedence over the built-in pack
+    [pack] = resolve_packs(["covert-ranking"])
+    assert pack.source == str(changed)
+
+
+def test_two_local_files_with_one_pack_id_are_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    local = tmp_path / "monitors"
+    local.mkdir()
+    (local / "a.yaml").write_text(MINIMAL.format(pack="twice", rule="r1"))
+    (local / "b.yaml").write_text(MINIMAL.format(pack="twice", rule="r2"))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SpecError, match=rf"b.yaml:\d+: pack: duplicate pack id 'twice' "
+                                        rf"\(also in {local / 'a.yaml'}\)"):
+        builtin_pack_paths()

@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
+from tests.sandbox.conftest import needs_sandbox
 
 from driftwatch.core.errors import SandboxError
 from driftwatch.sandbox import (
     Limits,
     ProcessSandbox,
     VirtualEnvironment,
-    find_bubblewrap,
     get_tools,
     run_tool,
 )
 
-pytestmark = pytest.mark.skipif(
-    find_bubblewrap() is None and not os.environ.get("CI"),
-    reason="bubblewrap not installed (CI installs it and runs these)",
-)
+pytestmark = needs_sandbox
 
 FILES = {"notes.txt": "hello\n", "project/config.yaml": "enabled: true\n"}
 
@@ -110,6 +106,6 @@ def test_bash_tool_updates_the_virtual_environment(sandbox: ProcessSandbox) -> N
 
 
 def test_missing_bubblewrap_refuses_to_start(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("driftwatch.sandbox.process.find_bubblewrap", lambda: None)
+    monkeypatch.setattr("driftwatch.sandbox.bwrap.find_bubblewrap", lambda: None)
     with pytest.raises(SandboxError, match="will not run commands on the host"):
         ProcessSandbox()

@@ -284,8 +284,10 @@ def _tools(ctx: RunContext, state: LoopState) -> LoopState:
             }
         )
         span = ctx.child_span(f"{sc.OP_EXECUTE_TOOL} {call.name}", SpanKind.INTERNAL, attributes)
+        tamper_mark = len(ctx.env.tamper_events)
         result = run_tool(ctx.env, ctx.tools, call.name, call.arguments)
         ctx.tool_calls += 1
+        _record_tamper(span, ctx.env.tamper_events[tamper_mark:])
         if ctx.capture_content:
             span.set_attribute(sc.GEN_AI_TOOL_CALL_RESULT, result.text)
         if not result.ok:
@@ -297,6 +299,16 @@ def _tools(ctx: RunContext, state: LoopState) -> LoopState:
             done = True
             ctx.stopped_by = "agent_done"
     return {"turn": state["turn"], "done": done}
+
+
+def _record_tamper(span: trace.Span, events: list[dict[str, Any]]) -> None:
+    """Attempts to change read-only files (refused or undone) stay on the tool's span."""
+    if not events:
+        return
+    for event in events:
+        span.add_event(sc.EVENT_TAMPER, {sc.DW_TAMPER_PATH: event["path"],
+                                         sc.DW_TAMPER_ACTION: event["action"]})
+    span.set_attribute(sc.DW_TAMPER_PATHS, sorted({event["path"] for event in events}))
 
 
 def _hints(scenario: Scenario) -> Any:

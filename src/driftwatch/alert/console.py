@@ -16,6 +16,7 @@ from rich.text import Text
 from driftwatch.alert.base import BaseSink
 from driftwatch.alert.registry import sink
 from driftwatch.core.records import Finding, Severity
+from driftwatch.core.terminal import printable
 
 __all__ = ["SEVERITY_STYLES", "ConsoleSink", "plain"]
 
@@ -27,14 +28,11 @@ SEVERITY_STYLES: dict[Severity, str] = {
     Severity.CRITICAL: "bold white on red",
 }
 
-_CONTROL = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F)}
-_CONTROL |= {ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): " "}
-_CONTROL |= {code: f"\\x{code:02x}" for code in range(0x80, 0xA0)}
-
 
 def plain(text: str) -> str:
-    """``text`` with every control character replaced by a visible escape."""
-    return text.translate(_CONTROL)
+    """``text`` on one line with every control character shown as an escape (the CLI's
+    one rule for terminal text, :func:`driftwatch.core.terminal.printable`)."""
+    return printable(text)
 
 
 @sink("console")

@@ -8,17 +8,35 @@ sized to be the first thing to run on a fresh machine.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Annotated, Final
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 
+from driftwatch.batch.model_options import (
+    USE_ENV_HINT,
+    ModelOptions,
+    extra_problem,
+    find_secret,
+    refuse_secrets,
+)
 from driftwatch.core.errors import SpecError, UsageError
-from driftwatch.core.yamlfile import Loc, line_for, load_yaml, validate
+from driftwatch.core.yamlfile import Loc, format_loc, line_for, load_yaml, validate
 from driftwatch.scenario import Scenario, load_scenario
 
 NIGHTLY: Final = Path(__file__).with_name("nightly.yaml")
+# scenarios × variants × models × seeds; the nightly suite has 144. Every cell is a row
+# planned up front, so the cap bounds the memory and the store before a run starts.
+MAX_CELLS: Final = 100_000
 
 
 class _Model(BaseModel):
@@ -54,16 +72,25 @@ class BatchConfig(_Model):
     timeout_s: float | None = Field(default=None, gt=0)  # per run
     retries: int = Field(default=2, ge=0, le=20)  # reruns of a run a provider failed
     budgets: Budgets = Budgets()
-    model_options: dict[str, Any] = Field(default_factory=dict)
+    model_options: Annotated[ModelOptions, BeforeValidator(refuse_secrets)] = ModelOptions()
     capture_content: bool = True
 
     @field_validator("seeds")
     @classmethod
-    def _seeds(cls, value: list[int] | int) -> list[int] | int:
+    def _seeds(cls, value: list[int] | int, info: ValidationInfo) -> list[int] | int:
         if isinstance(value, int) and value < 1:
             raise ValueError("a seed count must be at least 1")
         if isinstance(value, list) and (not value or len(set(value)) != len(value)):
             raise ValueError("seeds must be a non-empty list without repeats")
+        # the matrix size is known here, before anything is expanded (seeds is the last
+        # of its factors); a count like 10**8 would otherwise build a list of 10**8 seeds
+        seeds = value if isinstance(value, int) else len(value)
+        factors = [len(info.data.get(name) or [None]) for name in ("scenarios", "variants",
+                                                                  "models")]
+        cells = math.prod(factors) * seeds
+        if cells > MAX_CELLS:
+            raise ValueError(f"the matrix has {cells:,} cells ({' × '.join(map(str, factors))}"
+                             f" × {seeds:,} seeds); a batch is limited to {MAX_CELLS:,}")
         return value
 
     @field_validator("scenarios", "models", "variants")
@@ -100,9 +127,24 @@ def load_batch_config(path: str | Path) -> tuple[BatchConfig, list[Scenario]]:
     """Read and check a batch config: fields, then that every scenario exists and has
     the variants asked for. Scenario paths are relative to the config file."""
     data, lines = load_yaml(path)
+    _check_model_options(str(path), data, lines)
     config = validate(BatchConfig, data, path=path, lines=lines)
     base = Path(path).parent
     return config, _scenarios(config, str(path), lines, base)
+
+
+def _check_model_options(path: str, data: object, lines: dict[Loc, int]) -> None:
+    """Secrets and litellm options checked before validation, so the error names the
+    line of the key itself (pydantic's location stops at the ``extra`` mapping)."""
+    options = data.get("model_options") if isinstance(data, dict) else None
+    secret = find_secret(options, ("model_options",))
+    if secret:
+        raise SpecError(path, line_for(lines, secret), ".".join(secret), USE_ENV_HINT)
+    extra = options.get("extra") if isinstance(options, dict) else None
+    problem = extra_problem(extra) if isinstance(extra, dict) else None
+    if problem:
+        loc: Loc = ("model_options", "extra", problem[0])
+        raise SpecError(path, line_for(lines, loc), format_loc(loc), problem[1])
 
 
 def nightly_config() -> tuple[BatchConfig, list[Scenario]]:

@@ -16,11 +16,13 @@ finished since the last call; a task that crashed its worker comes back as a
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import multiprocessing
 import os
+import signal
 from typing import Any, Protocol
 
-from driftwatch.batch.worker import CellResult, CellTask, execute_cell, worker_init
+from driftwatch.batch.worker import STOPPING, CellResult, CellTask, execute_cell, worker_init
 from driftwatch.core.errors import UsageError
 
 
@@ -51,12 +53,16 @@ class LocalExecutor:
         self.processes = processes
         self.slots = processes if processes > 0 else concurrency
         self._pool: cf.Executor
+        self._worker_pids: Any = None
         if processes > 0:
+            context = multiprocessing.get_context("spawn")
+            self._worker_pids = context.SimpleQueue()
             self._pool = cf.ProcessPoolExecutor(
-                max_workers=processes, mp_context=multiprocessing.get_context("spawn"),
-                initializer=worker_init, initargs=(os.getpid(),),
+                max_workers=processes, mp_context=context,
+                initializer=worker_init, initargs=(os.getpid(), self._worker_pids),
             )
         else:
+            STOPPING.clear()  # a batch interrupted earlier in this process is over
             self._pool = cf.ThreadPoolExecutor(max_workers=concurrency,
                                                thread_name_prefix="driftwatch-run")
         self._futures: dict[cf.Future[CellResult], CellTask] = {}
@@ -82,7 +88,17 @@ class LocalExecutor:
         return results
 
     def close(self, *, cancel: bool = False) -> None:
+        """Wait for the pool, or with ``cancel`` drop queued cells and stop running ones
+        now: worker processes are killed (their runs were not recorded and the ledger
+        reruns them on ``--resume``); runs in threads stop at their next turn."""
+        if cancel:
+            STOPPING.set()
         self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
+        if cancel and self._worker_pids is not None:
+            while not self._worker_pids.empty():
+                pid = self._worker_pids.get()
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
 
 
 class RayExecutor:

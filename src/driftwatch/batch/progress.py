@@ -48,7 +48,10 @@ class LogProgress:
         }
         if result.error:
             fields["error"] = result.error
-        log.info("run finished", **fields)
+        if result.status in ("failed", "errored"):
+            log.warning("run did not complete", **fields)
+        else:
+            log.info("run finished", **fields)
 
     def finish(self, tally: Tally) -> None:
         log.info("batch finished", done=tally.done, total=tally.total,

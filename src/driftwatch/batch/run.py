@@ -190,8 +190,10 @@ def execute_run(
             )
         except BaseException as exc:
             provider.force_flush()
+            error = ("interrupted" if isinstance(exc, KeyboardInterrupt)
+                     else f"{type(exc).__name__}: {exc}")
             target.record_run(replace(info, status=RunStatus.FAILED, ended_at=clock.now(),
-                                      error=f"{type(exc).__name__}: {exc}"))
+                                      error=error))
             provider.shutdown()
             raise
         provider.force_flush()

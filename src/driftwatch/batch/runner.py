@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from pydantic import ValidationError
+
 from driftwatch.batch.config import BatchConfig, Cell, cell_run_id, load_batch_config
 from driftwatch.batch.executors import Executor
 from driftwatch.batch.worker import CellResult, CellTask
@@ -115,7 +117,13 @@ def load_stored_batch(store: Store, batch_id: str) -> tuple[BatchConfig, list[Sc
         return load_batch_config(source)
     from driftwatch.scenario import load_scenario
 
-    config = BatchConfig.model_validate(stored.get("config", {}))
+    try:
+        config = BatchConfig.model_validate(stored.get("config", {}))
+    except ValidationError as error:  # e.g. stored before secrets were refused in options
+        problem = error.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"])
+        raise UsageError(f"cannot resume {batch_id}: its stored config is no longer valid "
+                         f"({where}: {problem['msg']}); start a new batch") from None
     try:
         return config, [load_scenario(name) for name in stored.get("scenarios", [])]
     except UsageError as error:

@@ -126,8 +126,14 @@ class _Collector:
         return len(findings)
 
 
+STOPPING = threading.Event()
+"""Set by the driver when a batch is interrupted: runs in this process (the thread
+executor's) stop at their next turn instead of holding the exit for minutes."""
+
+
 class _RunGuard:
-    """``on_turn`` callback: stops the run between turns once a run limit is passed."""
+    """``on_turn`` callback: stops the run between turns once a run limit is passed or
+    the batch is stopping."""
 
     def __init__(self, limits: Limits, timeout_s: float | None, collector: _Collector) -> None:
         self._limits = limits
@@ -138,6 +144,8 @@ class _RunGuard:
 
     def __call__(self, turn: int) -> None:
         self.turns = turn
+        if STOPPING.is_set():
+            raise RunAborted(f"batch interrupted after turn {turn}")
         used = self._collector
         elapsed = time.monotonic() - self._started
         tokens = used.input_tokens + used.output_tokens
@@ -224,14 +232,21 @@ def _span_table(records: list[SpanRecord]) -> pa.Table | None:
     return records_to_arrow(records)
 
 
-def worker_init(parent_pid: int) -> None:
-    """Process-pool initializer: exit when the driver dies (a kill -9 of ``driftwatch
-    batch`` must not leave workers running), exit without interpreter finalization (the
-    worker holds nothing to flush, and DuckDB's bindings print spurious "leaked" reports
-    at finalization), and pay the heavy imports (litellm, langgraph ≈ 10 s) up front
-    with a one-turn run."""
+def worker_init(parent_pid: int, pids: Any = None) -> None:
+    """Process-pool initializer: tell the driver this worker's pid (``pids``, a
+    multiprocessing queue: an interrupted batch kills its workers instead of waiting for
+    their runs), die with the driver (a kill -9 of ``driftwatch batch`` must not leave
+    workers running: the kernel's parent-death signal on Linux, a watcher thread
+    elsewhere), exit without interpreter finalization (the worker holds nothing to flush,
+    and DuckDB's bindings print spurious "leaked" reports at finalization), and pay the
+    heavy imports (litellm, langgraph ≈ 10 s) up front with a one-turn run."""
     import atexit
 
+    if pids is not None:
+        pids.put(os.getpid())
+    _die_with_parent()
+    if os.getppid() != parent_pid:  # the driver died before the signal was armed
+        os._exit(1)
     watcher = threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True,
                                name="driftwatch-parent-watch")
     watcher.start()
@@ -244,6 +259,22 @@ def worker_init(parent_pid: int) -> None:
                               model="simulated/steadfast", seed=0, turns=1, retries=0))
     except Exception as error:  # the first real run will report the problem
         log.warning("worker warm-up failed", error=str(error))
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process the moment its parent exits (prctl
+    PR_SET_PDEATHSIG); elsewhere the watcher thread does it within half a second."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):  # no prctl here: the watcher thread covers it
+        pass
 
 
 def _exit_now() -> None:

@@ -9,7 +9,17 @@ import typer
 
 from driftwatch import __version__
 from driftwatch.cli.batch import ExecutorName, FailOn
-from driftwatch.cli.common import DbOption, FormatOption, OutputFormat, handle_errors, render_rows
+from driftwatch.cli.common import (
+    DbOption,
+    FormatOption,
+    JsonAliasOption,
+    OutputFormat,
+    handle_errors,
+    output_format,
+    render_rows,
+    require_extra,
+    stop_on_sigterm,
+)
 from driftwatch.cli.imports import import_app
 from driftwatch.cli.scenarios import scenarios_app
 
@@ -20,6 +30,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
     rich_markup_mode=None,
+    # every command and group inherits these from the root context
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(scenarios_app, name="scenarios")
 app.add_typer(import_app, name="import")
@@ -42,6 +54,7 @@ def _root(
 
 @app.command()
 @handle_errors
+@stop_on_sigterm
 def run(
     scenario: Annotated[str, typer.Argument(help="Built-in scenario id or path to a YAML file.")],
     model: Annotated[
@@ -173,6 +186,7 @@ def serve(
 
     Example: driftwatch serve --port 4318 --webhook https://hooks.slack.com/services/...
     """
+    require_extra("uvicorn", "driftwatch serve")
     from driftwatch.cli.collector import serve_command
 
     serve_command(host=host, port=port, db=db, token=token, packs=pack, webhook=webhook,
@@ -183,6 +197,7 @@ def serve(
 
 @app.command()
 @handle_errors
+@stop_on_sigterm
 def watch(
     url: Annotated[
         str | None, typer.Option("--url", help="Collector URL (default: the one serving --db, "
@@ -232,6 +247,7 @@ def stats(
 
 @app.command()
 @handle_errors
+@stop_on_sigterm
 def batch(
     config: Annotated[
         str | None,
@@ -271,11 +287,21 @@ def batch(
         typer.Option("--report/--no-report",
                      help="Write the HTML report next to the database afterwards."),
     ] = True,
+    allow_failures: Annotated[
+        bool,
+        typer.Option("--allow-failures",
+                     help="Exit 0 even when runs errored or failed (they are still listed)."),
+    ] = False,
 ) -> None:
     """Run a matrix of scenarios × variants × models × seeds into the store.
 
+    Exit codes: 0 every run completed; 1 regression against --baseline (or an incomplete
+    batch under the gate); 2 usage error; 3 runs errored or failed; 130 interrupted.
+
     Example: driftwatch batch nightly.yaml --baseline batch-1a2b3c --fail-on regression
     """
+    if executor is ExecutorName.ray:
+        require_extra("ray", "--executor ray")
     from driftwatch.cli.batch import batch_command
 
     raise typer.Exit(
@@ -283,7 +309,7 @@ def batch(
             config_path=config, db=db, resume=resume, executor=executor,
             ray_address=ray_address, concurrency=concurrency, processes=processes,
             baseline=baseline, fail_on=fail_on, batch_id=batch_id, quiet=quiet,
-            report=report,
+            report=report, allow_failures=allow_failures,
         )
     )
 
@@ -310,6 +336,7 @@ def export(
 
 @app.command()
 @handle_errors
+@stop_on_sigterm
 def replay(
     recording: Annotated[
         str, typer.Argument(help="FILE[#<task>-<trial>] (tau-bench) or FILE[#<id>] (JSONL).")
@@ -322,7 +349,8 @@ def replay(
     scenario_id: Annotated[
         str | None, typer.Option("--scenario-id", help="Scenario id for the run.")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    fmt: FormatOption = OutputFormat.table,
+    as_json: JsonAliasOption = False,
 ) -> None:
     """Replay a recorded run through the agent loop (model replay/FILE#RUN) with the
     monitors live.
@@ -332,7 +360,7 @@ def replay(
     from driftwatch.cli.imports import replay_command
 
     replay_command(recording=recording, db=db, packs=pack, scenario_id=scenario_id,
-                   as_json=as_json)
+                   fmt=output_format(fmt, as_json))
 
 
 @app.command()

@@ -16,10 +16,13 @@ if TYPE_CHECKING:
     from driftwatch.batch.config import BatchConfig
     from driftwatch.batch.executors import Executor
     from driftwatch.batch.runner import BatchOutcome, ProgressReporter
+    from driftwatch.report.health import BatchHealth
     from driftwatch.store import Store
 
 EXIT_REGRESSION = 1  # distinct from usage errors (2)
+EXIT_RUNS_FAILED = 3  # runs errored or failed (unless --allow-failures)
 EXIT_INTERRUPTED = 130
+SHOWN_PROBLEMS = 20  # problem cells listed in the console summary
 
 
 class ExecutorName(StrEnum):
@@ -46,10 +49,12 @@ def batch_command(
     batch_id: str | None,
     quiet: bool,
     report: bool = True,
+    allow_failures: bool = False,
 ) -> int:
     from driftwatch.batch.config import expand_cells, load_batch_config, nightly_config
     from driftwatch.batch.runner import load_stored_batch, run_batch, start_batch
     from driftwatch.core.settings import db_path
+    from driftwatch.report.health import load_batch_health
     from driftwatch.store import Store
 
     if resume and config_path:
@@ -73,13 +78,20 @@ def batch_command(
         outcome = run_batch(store, the_batch, config, scenarios,
                             _executor(executor, config, ray_address),
                             progress=_progress(quiet))
-        _print_summary(store, outcome, path)
+        health = load_batch_health(store, outcome.batch_id, limit=SHOWN_PROBLEMS)
+        _print_summary(store, outcome, path, health)
         if report and outcome.tally.done:
             _write_report(store, outcome.batch_id, baseline, path)
         if outcome.status == "interrupted":
             return EXIT_INTERRUPTED
         if baseline:
-            return _gate(store, outcome.batch_id, baseline, fail_on)
+            gate = _gate(store, outcome.batch_id, baseline, fail_on, health)
+            if gate:
+                return gate
+        if not health.ok and not allow_failures:
+            typer.echo(f"error: {health.unsuccessful} of {health.planned} runs did not "
+                       "complete (listed above; --allow-failures to exit 0)", err=True)
+            return EXIT_RUNS_FAILED
     return 0
 
 
@@ -129,7 +141,8 @@ def _progress(quiet: bool) -> ProgressReporter:
     return LogProgress()
 
 
-def _print_summary(store: Store, outcome: BatchOutcome, path: Path) -> None:
+def _print_summary(store: Store, outcome: BatchOutcome, path: Path,
+                   health: BatchHealth) -> None:
     tally = outcome.tally
     out = typer.echo
     out(f"batch {outcome.batch_id}: {outcome.status}"
@@ -137,16 +150,43 @@ def _print_summary(store: Store, outcome: BatchOutcome, path: Path) -> None:
     out(f"runs: {tally.done}/{tally.total}  completed {tally.completed}  errored "
         f"{tally.errored}  failed {tally.failed}  violations {tally.violations}")
     rows = store.query(
-        "SELECT r.scenario_id, r.model, r.variant, count(*) AS runs, "
-        "count(o.first_violation_turn) AS violating "
-        "FROM runs r LEFT JOIN run_outcomes o USING (run_id) WHERE r.batch_id = ? "
+        "SELECT c.scenario_id, c.model, c.variant, "
+        "count(*) FILTER (c.status IN ('completed', 'errored')) AS finished, "
+        "count(o.first_violation_turn) FILTER (c.status IN ('completed', 'errored')), "
+        "count(*) FILTER (c.status NOT IN ('completed', 'errored')) AS unfinished "
+        "FROM batch_cells c LEFT JOIN run_outcomes o USING (run_id) WHERE c.batch_id = ? "
         "GROUP BY ALL ORDER BY ALL", [outcome.batch_id]).rows
     width = max((len(f"{r[0]}/{r[2]}") for r in rows), default=0)
-    for scenario, model, variant, runs, violating in rows:
-        out(f"  {f'{scenario}/{variant}':<{width}}  {model:<22} {violating}/{runs} runs violated")
+    for scenario, model, variant, finished, violating, unfinished in rows:
+        failed = f"  ({unfinished} not completed)" if unfinished else ""
+        out(f"  {f'{scenario}/{variant}':<{width}}  {model:<22} "
+            f"{violating}/{finished} runs violated{failed}")
+    if not health.ok:
+        _print_problems(health, outcome.batch_id)
     out(f"database: {path}")
     if outcome.status in ("interrupted", "budget_exhausted"):
         out(f"resume: driftwatch batch --resume {outcome.batch_id} --db {path}")
+
+
+def _print_problems(health: BatchHealth, batch_id: str) -> None:
+    """The cells that did not complete, failed ones first, each with its error; on stderr
+    too when stdout is not a terminal, so a log that keeps only errors still has them."""
+    from driftwatch.alert.console import plain
+
+    lines = [f"NOT COMPLETED: {health.headline()}"]
+    width = max(len(problem.label) for problem in health.problems) if health.problems else 0
+    for problem in health.problems:
+        error = plain(problem.error or "")[:160] or "(no error recorded)"
+        lines.append(f"  {problem.status:<8} {problem.label:<{width}}  {error}")
+    hidden = health.ended_badly - len(health.problems)
+    if hidden > 0:
+        lines.append(f"  … and {hidden} more: driftwatch sql \"select * from batch_cells "
+                     f"where batch_id = '{batch_id}' and status in ('failed', 'errored')\"")
+    for line in lines:
+        typer.echo(line)
+    if not sys.stdout.isatty():
+        for line in lines[:1]:
+            typer.echo(line, err=True)
 
 
 def _write_report(store: Store, batch_id: str, baseline: str | None, db: Path) -> None:
@@ -166,11 +206,17 @@ def _write_report(store: Store, batch_id: str, baseline: str | None, db: Path) -
     typer.echo(f"report: {target}")
 
 
-def _gate(store: Store, batch_id: str, baseline: str, fail_on: FailOn) -> int:
+def _gate(store: Store, batch_id: str, baseline: str, fail_on: FailOn,
+          health: BatchHealth) -> int:
     """Compare with the baseline; the Markdown summary is printed either way, and a
-    significant regression exits 1 when ``--fail-on regression``."""
+    significant regression exits 1 when ``--fail-on regression``. The gate never passes a
+    batch that is missing cells: fewer runs would only make a regression harder to see."""
     from driftwatch.report.compare import compare_batches
 
+    if fail_on is FailOn.regression and health.missing:
+        typer.echo(f"gate: {batch_id} is incomplete ({health.missing} of {health.planned} "
+                   "planned runs have no result); a regression gate cannot pass it", err=True)
+        return EXIT_REGRESSION
     comparison = compare_batches(store, batch_id, baseline)
     typer.echo(comparison.to_markdown())
     if comparison.regressed and fail_on is FailOn.regression:

@@ -58,7 +58,10 @@ def serve_command(
         typer.echo(f"driftwatch collector on {url} (OTLP/HTTP {url}/v1/traces), "
                    f"database {config.db}", err=True)
 
-    serve(config, on_ready=ready)
+    def stopped(line: str) -> None:
+        typer.echo(line, err=True)
+
+    serve(config, on_ready=ready, on_stopped=stopped)
 
 
 def watch_command(*, url: str | None, db: str | None, token: str | None, min_severity: str,
@@ -79,15 +82,18 @@ def watch_command(*, url: str | None, db: str | None, token: str | None, min_sev
         url = info.url if info is not None else "http://127.0.0.1:4318"
     sink = ConsoleSink(console=Console(highlight=False), min_severity=severity)
     shown = 0
-    for line in stream_lines(url.rstrip("/"), token=token, min_severity=severity.label):
-        try:
-            finding = finding_from_dict(line)
-        except (KeyError, ValueError, TypeError):
-            continue  # not a finding (a newer server's line): skip it
-        sink.send([finding])
-        shown += 1
-        if limit is not None and shown >= limit:
-            return
+    try:
+        for line in stream_lines(url.rstrip("/"), token=token, min_severity=severity.label):
+            try:
+                finding = finding_from_dict(line)
+            except (KeyError, ValueError, TypeError):
+                continue  # not a finding (a newer server's line): skip it
+            sink.send([finding])
+            shown += 1
+            if limit is not None and shown >= limit:
+                return
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the normal way to stop watching
+        typer.echo(f"stopped watching {url} ({shown} findings shown)", err=True)
 
 
 def query_via_collector(path: Any, sql: str, *, token: str | None, timeout: float

@@ -10,7 +10,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from driftwatch.cli.common import DbOption, handle_errors
+from driftwatch.cli.common import (
+    DbOption,
+    FormatOption,
+    JsonAliasOption,
+    OutputFormat,
+    handle_errors,
+    output_format,
+    render_summary,
+)
 
 if TYPE_CHECKING:
     from driftwatch.ingest import ImportedRun
@@ -31,11 +39,10 @@ ModelOption = Annotated[
 ScenarioOption = Annotated[
     str | None, typer.Option("--scenario-id", help="Scenario id for the runs.")
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")]
 
 
 def _import(source: str, path: Path, read: Callable[[], list[ImportedRun]], db: str | None,
-            packs: list[str] | None, as_json: bool) -> None:
+            packs: list[str] | None, fmt: OutputFormat) -> None:
     from driftwatch.core.errors import NotFoundError
     from driftwatch.core.settings import db_path
     from driftwatch.ingest import store_runs
@@ -46,19 +53,16 @@ def _import(source: str, path: Path, read: Callable[[], list[ImportedRun]], db: 
     summary = store_runs(runs, source=source, path=path, db_path=db_path(db),
                          packs=list(packs or ()))
     data = summary.as_dict()
-    if as_json:
-        typer.echo(json.dumps(data))
-        return
-    typer.echo(f"{path}: {data['imported']} run(s) imported, {data['skipped']} already "
-               f"stored; {data['spans']} spans, {data['violations']} violations in "
-               f"{data['flagged_runs']} run(s)")
+    render_summary(data, f"{path}: {data['imported']} run(s) imported, {data['skipped']} "
+                   f"already stored; {data['spans']} spans, {data['violations']} violations "
+                   f"in {data['flagged_runs']} run(s)", fmt)
 
 
 @import_app.command("tau-bench")
 @handle_errors
 def tau_bench(path: PathArgument, db: DbOption = None, model: ModelOption = None,
               scenario_id: ScenarioOption = None, pack: PackOption = None,
-              as_json: JsonOption = False) -> None:
+              fmt: FormatOption = OutputFormat.table, as_json: JsonAliasOption = False) -> None:
     """A tau-bench results file (JSON list of {task_id, trial, reward, info, traj}).
 
     Example: driftwatch import tau-bench gpt-4o-airline.json --pack taubench-airline
@@ -70,14 +74,14 @@ def tau_bench(path: PathArgument, db: DbOption = None, model: ModelOption = None
         conversations = read_taubench(path, scenario_id=scenario_id, model=model)
         return [conversation_spans(c, i) for i, c in enumerate(conversations)]
 
-    _import("tau-bench", path, read, db, pack, as_json)
+    _import("tau-bench", path, read, db, pack, output_format(fmt, as_json))
 
 
 @import_app.command("openai-jsonl")
 @handle_errors
 def openai_jsonl(path: PathArgument, db: DbOption = None, model: ModelOption = None,
                  scenario_id: ScenarioOption = None, pack: PackOption = None,
-                 as_json: JsonOption = False) -> None:
+                 fmt: FormatOption = OutputFormat.table, as_json: JsonAliasOption = False) -> None:
     """OpenAI chat conversations, one {"messages": [...], ...} object per line.
 
     Example: driftwatch import openai-jsonl chats.jsonl --model openai/gpt-4o
@@ -89,27 +93,28 @@ def openai_jsonl(path: PathArgument, db: DbOption = None, model: ModelOption = N
         conversations = read_openai_jsonl(path, scenario_id=scenario_id, model=model)
         return [conversation_spans(c, i) for i, c in enumerate(conversations)]
 
-    _import("openai-jsonl", path, read, db, pack, as_json)
+    _import("openai-jsonl", path, read, db, pack, output_format(fmt, as_json))
 
 
 @import_app.command("otlp-json")
 @handle_errors
 def otlp_json(path: PathArgument, db: DbOption = None, pack: PackOption = None,
-              as_json: JsonOption = False) -> None:
+              fmt: FormatOption = OutputFormat.table, as_json: JsonAliasOption = False) -> None:
     """OTLP JSON lines as the OpenTelemetry file exporter writes them.
 
     Example: driftwatch import otlp-json traces.jsonl
     """
     from driftwatch.ingest.otlp_json import read_otlp_json
 
-    _import("otlp-json", path, lambda: read_otlp_json(path), db, pack, as_json)
+    _import("otlp-json", path, lambda: read_otlp_json(path), db, pack,
+            output_format(fmt, as_json))
 
 
 def evaluate_command(*, db: str | None, label: str, positive: str, batch: str | None,
                      scenario: str | None, packs: list[str] | None, fmt: str) -> None:
     """``driftwatch evaluate``: load, evaluate, print a summary table and the per-rule
     table (or one JSON object)."""
-    from driftwatch.cli.common import OutputFormat, render_rows
+    from driftwatch.cli.common import render_rows
     from driftwatch.core.errors import NotFoundError
     from driftwatch.core.settings import db_path
     from driftwatch.report.evaluate import evaluate_runs, load_labelled_runs
@@ -125,11 +130,13 @@ def evaluate_command(*, db: str | None, label: str, positive: str, batch: str | 
     if fmt == OutputFormat.json:
         typer.echo(json.dumps(result.as_dict(), indent=2))
         return
-    render_rows(["metric", "value", "95% interval"], _summary_rows(result), OutputFormat.table)
+    render_rows(["metric", "value", "95% interval"], _summary_rows(result), OutputFormat(fmt))
+    if fmt == OutputFormat.csv:
+        typer.echo("")  # two CSV tables, one blank line apart (as `stats` does)
     render_rows(["rule", "runs flagged", "positive", "precision", "95% interval"],
                 [[r.rule_id, r.flagged, r.positive, _num(r.precision),
                   _interval((r.precision_low, r.precision_high))] for r in result.rules],
-                OutputFormat.table)
+                OutputFormat(fmt))
 
 
 def _num(value: float | None) -> str:
@@ -157,7 +164,7 @@ def _summary_rows(result: Any) -> list[list[Any]]:
 
 
 def replay_command(*, recording: str, db: str | None, packs: list[str] | None,
-                   scenario_id: str | None, as_json: bool) -> None:
+                   scenario_id: str | None, fmt: OutputFormat) -> None:
     """``driftwatch replay``: one recorded run through the agent loop, monitors live."""
     from driftwatch.batch.run import run_scenario
     from driftwatch.core.settings import db_path
@@ -168,10 +175,9 @@ def replay_command(*, recording: str, db: str | None, packs: list[str] | None,
     summary = run_scenario(scenario, model=model, db_path=db_path(db),
                            packs=list(packs) if packs else None)
     rules = sorted({f.rule_id for f in summary.violations})
-    if as_json:
-        typer.echo(json.dumps({"run_id": summary.run_id, "status": summary.status.value,
-                               "turns": summary.turns, "tool_calls": summary.tool_calls,
-                               "violations": len(summary.violations), "rules": rules}))
-        return
-    typer.echo(f"{summary.run_id}: {summary.turns} turns, {summary.tool_calls} tool calls, "
-               f"{len(summary.violations)} violations ({', '.join(rules) or 'none'})")
+    data = {"run_id": summary.run_id, "status": summary.status.value, "turns": summary.turns,
+            "tool_calls": summary.tool_calls, "violations": len(summary.violations),
+            "rules": rules}
+    render_summary(data, f"{summary.run_id}: {summary.turns} turns, {summary.tool_calls} tool "
+                   f"calls, {len(summary.violations)} violations "
+                   f"({', '.join(rules) or 'none'})", fmt)

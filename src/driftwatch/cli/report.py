@@ -41,6 +41,7 @@ def report_command(*, batch_id: str, baseline: str | None, out: str | None,
                    max_runs: int) -> int:
     from driftwatch.core.errors import NotFoundError, UsageError
     from driftwatch.core.settings import db_path
+    from driftwatch.core.terminal import printable
     from driftwatch.report.batch import build_batch_report
     from driftwatch.store import Store
 
@@ -55,9 +56,12 @@ def report_command(*, batch_id: str, baseline: str | None, out: str | None,
     html_path = Path(out) if out else default_out(batch_id)
     write_atomically(html_path, report.to_html())
     typer.echo(f"wrote {html_path}", err=True)
+    # the Markdown quotes finding messages (model text): escape sequences have no place
+    # in it, on a terminal, in a CI log or in a file someone will cat
+    text = printable(report.to_markdown(), multiline=True) if markdown else ""
     if markdown == "-":
-        sys.stdout.write(report.to_markdown())
+        sys.stdout.write(text)
     elif markdown:
-        write_atomically(Path(markdown), report.to_markdown())
+        write_atomically(Path(markdown), text)
         typer.echo(f"wrote {markdown}", err=True)
     return 0

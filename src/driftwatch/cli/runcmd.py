@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import sys
 
-import typer
-
+from driftwatch.cli.common import echo
 from driftwatch.core import FindingSink
 
 
@@ -53,7 +52,7 @@ def run_command(
             sinks=sinks, packs=packs, capture_content=capture_content,
             on_turn=lambda turn: progress.update(task, completed=turn),
         )
-    out = typer.echo
+    out = echo  # finding messages and the error may hold model text
     out(f"run {summary.run_id}  {summary.scenario_id}/{summary.variant}  {summary.model}  "
         f"seed {summary.seed}")
     out(f"status: {summary.status.value} ({summary.stopped_by})  turns: {summary.turns}  "

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from driftwatch.cli.common import FormatOption, OutputFormat, handle_errors, render_rows
+from driftwatch.cli.common import FormatOption, OutputFormat, echo, handle_errors, render_rows
 
 scenarios_app = typer.Typer(help="List, show and validate scenarios.", no_args_is_help=True)
 
@@ -37,16 +37,20 @@ def show(scenario: Annotated[str, typer.Argument(help="Scenario id or YAML path.
     from driftwatch.scenario import load_scenario
 
     spec = load_scenario(scenario)
-    typer.echo(f"{spec.id}: {spec.title}\n\n{spec.description}\n")
-    typer.echo(f"turns: {spec.max_turns}   tools: {', '.join(spec.tools)}")
-    typer.echo(f"rule packs: {', '.join(spec.rule_packs) or '-'}")
-    typer.echo("variants: " + ", ".join(f"{k} ({v.description})" for k, v in spec.variants.items()))
-    typer.echo("\nconstraints:")
+    # a scenario file may come from anyone: its text is shown, never obeyed by the terminal
+    def out(text: str) -> None:
+        echo(text, multiline=True)
+
+    out(f"{spec.id}: {spec.title}\n\n{spec.description}\n")
+    out(f"turns: {spec.max_turns}   tools: {', '.join(spec.tools)}")
+    out(f"rule packs: {', '.join(spec.rule_packs) or '-'}")
+    out("variants: " + ", ".join(f"{k} ({v.description})" for k, v in spec.variants.items()))
+    out("\nconstraints:")
     for constraint in spec.constraints:
-        typer.echo(f"  {constraint.id}: {constraint.text}")
-    typer.echo("\nevents:")
+        out(f"  {constraint.id}: {constraint.text}")
+    out("\nevents:")
     for event in spec.events:
-        typer.echo(f"  turn {event.turn:>3} {event.kind:<12} pressure {event.pressure:g}")
+        out(f"  turn {event.turn:>3} {event.kind:<12} pressure {event.pressure:g}")
 
 
 @scenarios_app.command("validate")

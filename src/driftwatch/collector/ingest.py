@@ -10,7 +10,8 @@ completes each request's future: a request is acknowledged once its spans are co
 to DuckDB, whose write-ahead log survives a ``kill -9`` of this process. Group commit is
 what keeps one commit per request from limiting throughput.
 
-After the commit and before the acknowledgement, the same table goes to
+After the commit and before the acknowledgement, the spans stored for the first time
+(not a retry of a stored span, which changes nothing) go to
 the :class:`~driftwatch.collector.runs.RunTracker` (``runs`` rows, end of run) and to the
 monitors, so monitors only ever see spans that are stored, and a 200 means the
 monitors have them queued.
@@ -32,7 +33,6 @@ from typing import Protocol
 import pyarrow as pa
 
 from driftwatch.core.logging import get_logger
-from driftwatch.store.arrow import SPAN_SCHEMA
 
 __all__ = ["IngestQueue", "SpanStore"]
 
@@ -42,7 +42,8 @@ log = get_logger(__name__)
 class SpanStore(Protocol):
     """What the writer needs from :class:`driftwatch.store.Store`."""
 
-    def write_span_table(self, table: pa.Table, *, json_checked: bool = False) -> int: ...
+    def write_new_span_table(self, table: pa.Table, *,
+                             json_checked: bool = False) -> pa.Table: ...
 
     def checkpoint(self) -> None: ...
 
@@ -55,15 +56,20 @@ class _Pending:
 
 class IngestQueue:
     """Bounded queue + writer thread. ``on_committed(table)`` is called on the writer
-    thread after each commit with the spans just committed (the monitor engine and run
-    tracker hang off it; it may block, which is backpressure).
-    ``observe_commit(seconds, spans)`` feeds metrics."""
+    thread after each commit with the spans just stored for the first time (the monitor
+    engine and run tracker hang off it; it may block, which is backpressure).
+    ``prepare(table)`` may rewrite a group before it is written (the run guard, see
+    :mod:`driftwatch.collector.closed_runs`); ``in_commit(new)`` writes what must commit with
+    the new spans (their runs' rows), in the same transaction when the store has
+    ``transaction()``. ``observe_commit(seconds, spans)`` feeds metrics."""
 
     def __init__(
         self,
         store: SpanStore,
         *,
         on_committed: Callable[[pa.Table], None] | None = None,
+        prepare: Callable[[pa.Table], pa.Table] | None = None,
+        in_commit: Callable[[pa.Table], None] | None = None,
         observe_commit: Callable[[float, int], None] | None = None,
         max_pending: int = 65_536,
         max_batch: int = 16_384,
@@ -72,6 +78,8 @@ class IngestQueue:
     ) -> None:
         self._store = store
         self._on_committed = on_committed
+        self._prepare = prepare
+        self._in_commit = in_commit
         self._observe_commit = observe_commit
         self.max_pending = max_pending
         self._max_batch = max_batch
@@ -82,7 +90,8 @@ class IngestQueue:
         self._cond = threading.Condition()
         self._closed = False
         self._dirty = False
-        self.committed = 0
+        self.committed = 0  # spans written, a retry's duplicates included
+        self.stored = 0  # spans stored for the first time
         self.failed = 0
         self._thread = threading.Thread(target=self._run, name="driftwatch-ingest", daemon=True)
         self._thread.start()
@@ -145,28 +154,29 @@ class IngestQueue:
                 continue
             table = (taken[0].table if len(taken) == 1
                      else pa.concat_tables([item.table for item in taken]))
-            error = self._write(table)
-            if error is None and self._on_committed is not None:
+            count = table.num_rows
+            new, error = self._write(table)
+            if new is not None and new.num_rows and self._on_committed is not None:
                 try:  # before the acknowledgement: a 200 means "stored and being monitored"
-                    self._on_committed(table)
+                    self._on_committed(new)
                 except Exception:
-                    log.exception("after-commit hook failed", spans=table.num_rows)
+                    log.exception("after-commit hook failed", spans=new.num_rows)
             with self._cond:
-                self._pending_spans -= table.num_rows
+                self._pending_spans -= count
             for item in taken:
                 if error is None:
                     item.future.set_result(item.table.num_rows)
                 else:
                     item.future.set_exception(error)
 
-    def _write(self, table: pa.Table) -> Exception | None:
+    def _write(self, table: pa.Table) -> tuple[pa.Table | None, Exception | None]:
+        """Store ``table``; returns the rows stored for the first time, or the error."""
         count = table.num_rows
-        stored = table.select(SPAN_SCHEMA.names)
         delay = 0.05
         for attempt in range(self._retries + 1):
             started = time.perf_counter()
             try:
-                self._store.write_span_table(stored, json_checked=True)
+                new = self._commit(table)
             except Exception as error:
                 if attempt < self._retries:
                     time.sleep(delay)
@@ -174,13 +184,30 @@ class IngestQueue:
                     continue
                 log.error("span batch not stored", spans=count, error=str(error))
                 self.failed += count
-                return error
+                return None, error
             if self._observe_commit is not None:
                 self._observe_commit(time.perf_counter() - started, count)
             self.committed += count
+            self.stored += new.num_rows
             self._dirty = True
-            return None
-        return None  # pragma: no cover - the loop always returns
+            return new, None
+        return None, None  # pragma: no cover - the loop always returns
+
+    def _commit(self, table: pa.Table) -> pa.Table:
+        prepared = table if self._prepare is None else self._prepare(table)
+        transaction = getattr(self._store, "transaction", None)
+        if self._in_commit is None:
+            return self._store.write_new_span_table(prepared, json_checked=True)
+        if not callable(transaction):
+            new = self._store.write_new_span_table(prepared, json_checked=True)
+            if new.num_rows:
+                self._in_commit(new)
+            return new
+        with transaction():
+            new = self._store.write_new_span_table(prepared, json_checked=True)
+            if new.num_rows:
+                self._in_commit(new)
+        return new
 
     def _checkpoint_if_dirty(self) -> None:
         """Idle: fold the WAL into the file now rather than in the middle of a burst."""

@@ -6,9 +6,10 @@ the same registry (``driftwatch_findings_total``, ``driftwatch_alerts_total``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 __all__ = ["CollectorMetrics"]
@@ -49,10 +50,9 @@ class CollectorMetrics:
         self.open_runs = Gauge(
             "driftwatch_open_runs", "Runs seen and not yet ended.", registry=self.registry,
         )
-        self.monitor_records = Gauge(
-            "driftwatch_monitor_records", "Records evaluated by the monitors so far (a total).",
-            registry=self.registry,
-        )
+        self.monitor_records = _LiveCounter(
+            "driftwatch_monitor_records", "Span records evaluated by the monitors.")
+        self.registry.register(self.monitor_records)
         self.connections_refused = Counter(
             "driftwatch_connections_refused", "Connections closed by the connection guard, "
             "by reason (per_client, evicted, header_timeout, header_too_large).",
@@ -81,7 +81,7 @@ class CollectorMetrics:
         """Gauges read live values when scraped."""
         self.queue_depth.set_function(queue_depth)
         self.open_runs.set_function(open_runs)
-        self.monitor_records.set_function(monitor_records)
+        self.monitor_records.read = monitor_records
         self.stream_subscribers.set_function(stream_subscribers)
 
     def observe_commit(self, seconds: float, spans: int) -> None:
@@ -91,3 +91,21 @@ class CollectorMetrics:
     def render(self) -> tuple[bytes, str]:
         """The text exposition and its content type."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class _LiveCounter:
+    """A counter whose total lives elsewhere (another process counts it) and is read when
+    scraped: exposed as a counter (``<name>_total``), since it only ever goes up —
+    prometheus_client's ``Counter`` cannot read a function, and a gauge would make
+    ``rate()`` wrong."""
+
+    def __init__(self, name: str, documentation: str) -> None:
+        self._name = name
+        self._documentation = documentation
+        self.read: Callable[[], float] = lambda: 0.0
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(self._name, self._documentation, value=self.read())
+
+    def describe(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(self._name, self._documentation)

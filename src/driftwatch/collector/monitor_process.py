@@ -21,8 +21,18 @@ after every span sent before it.
 
 Backpressure: :meth:`MonitorProcess.submit` blocks while ``max_in_flight`` spans are
 sent and not yet evaluated, which stalls the ingest writer and, in turn, makes the HTTP
-layer answer 503. If the child dies, the parent logs it, starts a new one (monitor state
-starts empty; the spans in flight are stored but not monitored) and carries on.
+layer answer 503. If the child dies (the OOM killer, say), the parent logs it, starts a
+new one and, before anything else reaches it, sends it the stored spans of the runs
+still open (``replay``: the collector reads them from the store), so the new child
+rebuilds their monitor state; spans committed meanwhile may come twice, and the child
+evaluates each span of a run once. Findings have stable ids, so what the old child had
+already found is not stored or alerted again.
+
+Life: the parent alone decides when the child stops. The child ignores SIGINT and
+SIGTERM (Ctrl-C and ``systemd``/``docker stop`` signal the whole process group; the
+parent then stops it in order, after its last spans), and exits at once when the parent
+is gone (its pipe closes, or — should the child be busy — a watchdog thread sees it
+re-parented), so a ``kill -9`` of the collector leaves no monitor process behind.
 """
 
 from __future__ import annotations
@@ -30,8 +40,11 @@ from __future__ import annotations
 import contextlib
 import itertools
 import multiprocessing
+import os
+import signal
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from multiprocessing.connection import Connection
 from typing import Any
@@ -44,7 +57,7 @@ from driftwatch.core.logging import get_logger
 from driftwatch.core.records import Finding
 from driftwatch.monitor.delivery import FindingDelivery, close_components
 from driftwatch.monitor.packfile import RulePack
-from driftwatch.store.arrow import records_from_arrow
+from driftwatch.store.arrow import column_values, records_from_arrow
 from driftwatch.store.predicates import ARROW_ROWS
 
 __all__ = ["MonitorProcess", "MonitorProcessError"]
@@ -82,8 +95,10 @@ class MonitorProcess:
         max_in_flight_bytes: int = 128 * 1024 * 1024,
         max_batch: int = 4096,
         start_timeout_s: float = 120.0,
+        replay: Callable[[], Iterable[pa.Table]] | None = None,
     ) -> None:
         self._packs = list(packs)
+        self._replay = replay
         self._delivery = delivery
         self._max_in_flight = max_in_flight
         self._max_in_flight_bytes = max_in_flight_bytes  # one 15 MB span is one span
@@ -109,7 +124,7 @@ class MonitorProcess:
     def _start(self) -> None:
         parent, child = self._context.Pipe(duplex=True)
         process = self._context.Process(
-            target=_child_main, args=(child, self._packs, self._max_batch),
+            target=_child_main, args=(child, self._packs, self._max_batch, os.getpid()),
             name="driftwatch-monitors", daemon=True,
         )
         process.start()
@@ -269,9 +284,9 @@ class MonitorProcess:
         if closed:
             return
         process.join(1)
-        log.error("monitor process exited; starting a new one (monitor state is lost)",
-                  exit_code=process.exitcode, spans_not_monitored=lost)
-        with self._send_lock:
+        log.error("monitor process exited; starting a new one and evaluating the open "
+                  "runs again", exit_code=process.exitcode, spans_in_flight=lost)
+        with self._send_lock:  # no span, end or flush gets to the new child before these
             connection.close()
             self._connection = None
             try:
@@ -280,6 +295,22 @@ class MonitorProcess:
                 log.error("monitor process could not be restarted", error=str(error))
                 return
             self._restarts += 1
+            try:
+                for table in self._replay() if self._replay is not None else ():
+                    self._send_spans(table)
+            except Exception as error:  # the new child serves the runs it gets from now
+                log.error("open runs could not be evaluated again", error=str(error))
+
+    def _send_spans(self, table: pa.Table) -> None:
+        """Send spans with the send lock held (no backpressure wait: the replay is
+        bounded by the open runs)."""
+        if not table.num_rows:
+            return
+        with self._cond:
+            seq = next(self._seq)
+            self._in_flight[seq] = table.num_rows
+        assert self._connection is not None
+        self._connection.send(("spans", seq, _table_to_ipc(table)))
 
 
 # --- the child ------------------------------------------------------------------------
@@ -294,13 +325,32 @@ class _PipeSink:
         self._send = send
 
     def send(self, findings: Sequence[Finding]) -> None:
-        self._send(("findings", list(findings)))
+        try:
+            self._send(("findings", list(findings)))
+        except OSError:  # the parent is gone: nobody can store these findings
+            os._exit(0)
 
     def close(self) -> None:
         return None
 
 
-def _child_main(connection: Connection, packs: Sequence[RulePack], max_batch: int) -> None:
+def _watch_parent(parent_pid: int, every_s: float = 0.2) -> None:
+    """Exit when the parent is gone, even while the main thread is busy evaluating (a
+    pipe's end-of-file is only seen at the next read)."""
+    while True:
+        time.sleep(every_s)
+        if os.getppid() != parent_pid:
+            os._exit(0)
+
+
+def _child_main(connection: Connection, packs: Sequence[RulePack], max_batch: int,
+                parent_pid: int) -> None:
+    # the parent stops this process (after its last spans); a signal to the whole
+    # process group must not kill it first and lose the findings in flight
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    threading.Thread(target=_watch_parent, args=(parent_pid,), name="driftwatch-parent-watch",
+                     daemon=True).start()
     lock = threading.Lock()
 
     def send(message: tuple[Any, ...]) -> None:
@@ -312,36 +362,67 @@ def _child_main(connection: Connection, packs: Sequence[RulePack], max_batch: in
 
         engine = MonitorEngine(default_monitors(packs), sinks=[_PipeSink(send)],
                                close_components=True, max_batch=max_batch,
-                               max_pending=max(100_000, 4 * max_batch), keep_findings=False)
+                               max_pending=max(100_000, 4 * max_batch), keep_findings=False,
+                               stable_finding_ids=True)
     except Exception as error:  # a pack that will not load: the parent says why
         send(("failed", f"{type(error).__name__}: {error}"))
         return
     with long_lived_process():
         send(("ready",))
-        _serve_parent(connection, engine, send)
+        try:
+            _serve_parent(connection, engine, send)
+        except OSError:  # the parent went away mid-reply: nothing left to do
+            os._exit(0)
+
+
+class _SeenSpans:
+    """The spans of each open run this child has evaluated: after a restart the parent's
+    replay and its live stream may both carry a span, which must count once."""
+
+    def __init__(self) -> None:
+        self._runs: dict[str, set[tuple[str, str]]] = {}
+
+    def new_only(self, table: pa.Table) -> pa.Table:
+        keep: list[bool] = []
+        runs = self._runs
+        for run_id, trace_id, span_id in zip(column_values(table.column("run_id")),
+                                             column_values(table.column("trace_id")),
+                                             column_values(table.column("span_id")),
+                                             strict=True):
+            spans = runs.get(run_id)
+            if spans is None:
+                spans = runs[run_id] = set()
+            key = (trace_id, span_id)
+            keep.append(key not in spans)
+            spans.add(key)
+        return table if all(keep) else table.filter(pa.array(keep, pa.bool_()))
+
+    def forget(self, run_id: str) -> None:
+        self._runs.pop(run_id, None)
 
 
 def _serve_parent(connection: Connection, engine: Any, send: Any) -> None:
+    seen = _SeenSpans()
     while True:
         try:
             messages = [connection.recv()]
             # whatever else is waiting is evaluated with it: one wait for many runs' ends
             while len(messages) < 256 and connection.poll(0):
                 messages.append(connection.recv())
-        except (EOFError, OSError):  # the parent is gone
-            engine.close()
-            return
+        except (EOFError, OSError):  # the parent is gone: its findings cannot be stored
+            os._exit(0)
         replies: list[tuple[Any, ...]] = []
         for message in messages:
             kind = message[0]
             if kind == "spans":
-                table = _table_from_ipc(message[2])
+                table = seen.new_only(_table_from_ipc(message[2]))
                 records = records_from_arrow(table)
                 ARROW_ROWS.register(table, records)  # the rule packs take these rows
                 engine.submit_many(records)
                 replies.append(("done", message[1], len(records)))
             elif kind == "end":
                 engine.request_end_run(message[2])
+                seen.forget(message[2])
                 replies.append(("ended", message[1]))
             elif kind == "flush":
                 replies.append(("flushed", message[1]))

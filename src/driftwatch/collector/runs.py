@@ -9,10 +9,24 @@ the monitors' ``end_run`` (through ``end_run``) and marks the row ``completed`` 
 ``errored`` when the root span's status is ERROR). Spans that arrive for an ended run
 open it again.
 
+A run's ``running`` row is written in the same transaction as its first spans (the
+collector calls :meth:`RunTracker.new_run_rows` inside the commit), so after a crash
+every run with spans has a row, and every run whose monitoring was cut short says
+``running``. When the collector stops, runs whose root span has arrived are ended; the
+others are marked ``interrupted``, as is a run whose ``end_run`` did not finish: the
+next start evaluates such runs again from their stored spans and they go on (see
+:mod:`driftwatch.collector.recovery`).
+
 ``observe`` is called on the ingest writer thread after each commit and only notes
-things in memory; the sweeper thread writes the rows (new runs, then ended runs, each
-group in one statement) and ends runs (several at once: ``end_run`` waits for the
-monitor engine, and a busy collector ends hundreds of runs a second).
+things in memory; the sweeper thread writes the rows (new runs not written at commit,
+then ended runs, each group in one statement) and ends runs (several at once:
+``end_run`` waits for the monitor engine, and a busy collector ends hundreds of runs a
+second).
+
+A run id claimed by spans may name a batch the collector did not write (``closed_batches``:
+the ``batches`` the batch runner or an import wrote): the row then gets no ``batch_id``
+(it would join that batch's outcomes, the regression gate's input) and keeps the claim
+as ``attributes.claimed_batch_id``.
 """
 
 from __future__ import annotations
@@ -32,7 +46,12 @@ from driftwatch.core.logging import get_logger
 from driftwatch.core.records import RunInfo, RunStatus, SpanRecord, ns_to_datetime
 from driftwatch.store.arrow import column_values, records_from_arrow
 
-__all__ = ["RunStore", "RunTracker"]
+__all__ = ["CLAIMED_RUN_ATTRIBUTE", "OTLP_SOURCE", "RunStore", "RunTracker"]
+
+OTLP_SOURCE = "otlp"  # runs.attributes.source of the rows the collector writes
+# Set by the run guard on a span that claimed a run closed to the collector (the span is
+# stored in a run of its own trace; this keeps the claim visible).
+CLAIMED_RUN_ATTRIBUTE = "driftwatch.collector.claimed_run_id"
 
 log = get_logger(__name__)
 
@@ -68,8 +87,12 @@ class RunTracker:
         sweep_every_s: float = 0.25,
         concurrent_ends: int = 8,
         clock: Clock = SYSTEM_CLOCK,
+        closed_batches: frozenset[str] = frozenset(),
+        on_batch_claim: Callable[[str, str], None] | None = None,
     ) -> None:
         self._store = store
+        self._closed_batches = closed_batches
+        self._on_batch_claim = on_batch_claim
         self._end_run = end_run
         self.idle_timeout_s = idle_timeout_s
         self.root_grace_s = root_grace_s
@@ -83,6 +106,7 @@ class RunTracker:
         self._thread = threading.Thread(target=self._sweep_loop, name="driftwatch-runs",
                                         daemon=True)
         self.ended = 0
+        self.interrupted = 0
 
     def start(self) -> None:
         self._thread.start()
@@ -92,18 +116,23 @@ class RunTracker:
         with self._lock:
             return len(self._open)
 
+    def open_run_ids(self) -> list[str]:
+        with self._lock:
+            return list(self._open)
+
     def observe(self, records: Sequence[SpanRecord]) -> None:
         """Note committed spans (new runs get a ``running`` row at the next sweep)."""
         self._observe(
             [r.run_id for r in records], [r.turn for r in records], [r.model for r in records],
             [r.parent_span_id for r in records], [r.status_code for r in records],
-            [r.status_message for r in records], lambda index: _new_run(records[index]),
+            [r.status_message for r in records], lambda index: self._new_run(records[index]),
         )
 
-    def observe_table(self, table: pa.Table) -> None:
+    def observe_table(self, table: pa.Table, *, rows_written: bool = False) -> None:
         """:meth:`observe` for committed spans as an Arrow table (``SPAN_SCHEMA``, with
         or without the exact time columns): only each run's first row in it becomes a
-        record (for the run's ``running`` row, if the run is new)."""
+        record (for the run's ``running`` row, if the run is new). ``rows_written``:
+        the new runs' rows were written with the spans (:meth:`new_run_rows`)."""
 
         def column(name: str) -> list[Any]:
             return column_values(table.column(name))
@@ -111,23 +140,36 @@ class RunTracker:
         run_ids = column("run_id")
         # a run is new at its first row here or not at all (the lock is held throughout
         # _observe): each run's first row, as records in one go
-        firsts: dict[str, int] = {}
-        for index, run_id in enumerate(run_ids):
-            firsts.setdefault(run_id, index)
+        firsts = _first_rows(run_ids)
         at = list(firsts.values())
         first_records = dict(zip(at, records_from_arrow(table.take(pa.array(at, pa.int64()))),
                                  strict=True))
 
         def new_run(index: int) -> RunInfo:
-            return _new_run(first_records[index])
+            return self._new_run(first_records[index])
 
         self._observe(run_ids, column("turn"), column("model"), column("parent_span_id"),
-                      column("status_code"), column("status_message"), new_run)
+                      column("status_code"), column("status_message"), new_run,
+                      rows_written=rows_written)
+
+    def new_run_rows(self, table: pa.Table) -> list[RunInfo]:
+        """The ``running`` rows of the runs in ``table`` that are not open (new, or ended
+        and opened again), from each one's first span; writes nothing, remembers
+        nothing. The writer thread stores them in the transaction of the spans."""
+        run_ids = column_values(table.column("run_id"))
+        with self._lock:
+            firsts = {run_id: index for run_id, index in _first_rows(run_ids).items()
+                      if run_id not in self._open}
+        if not firsts:
+            return []
+        at = list(firsts.values())
+        return [self._new_run(record, note=False)
+                for record in records_from_arrow(table.take(pa.array(at, pa.int64())))]
 
     def _observe(self, run_ids: Sequence[str], turns: Sequence[int | None],
                  models: Sequence[str | None], parents: Sequence[str | None],
                  statuses: Sequence[str], messages: Sequence[str | None],
-                 new_run: Callable[[int], RunInfo]) -> None:
+                 new_run: Callable[[int], RunInfo], *, rows_written: bool = False) -> None:
         now = time.monotonic()
         with self._lock:
             created = self._created
@@ -138,7 +180,8 @@ class RunTracker:
                     run = _OpenRun(info=info, last_seen=now, turns=info.turns,
                                    model=info.model)
                     self._open[run_id] = run
-                    created.append(info)
+                    if not rows_written:
+                        created.append(info)
                 run.last_seen = now
                 run.spans += 1
                 turn = turns[index]
@@ -169,41 +212,63 @@ class RunTracker:
         return due
 
     def close(self) -> None:
-        """Stop the sweeper and end every open run (their monitors' ``end_run``)."""
+        """Stop the sweeper; end the open runs whose root span has arrived (they are
+        over), mark the others ``interrupted`` (their agents may still be running: the
+        next start resumes them)."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
         with self._lock:
             created, self._created = self._created, []
-            ending = list(self._open.items())
+            open_runs = list(self._open.items())
             self._open.clear()
         self._upsert(created)
-        self._finish(ending)
+        self._finish([item for item in open_runs if item[1].root_seen])
+        self._interrupt([item for item in open_runs if not item[1].root_seen])
 
     def _finish(self, ending: list[tuple[str, _OpenRun]]) -> None:
         if not ending:
             return
         if len(ending) == 1:
-            self._end_one(ending[0][0])
+            ended = [self._end_one(ending[0][0])]
         else:
             workers = min(self._concurrent_ends, len(ending))
             with ThreadPoolExecutor(workers, thread_name_prefix="driftwatch-end-run") as pool:
-                list(pool.map(self._end_one, [run_id for run_id, _ in ending]))
+                ended = list(pool.map(self._end_one, [run_id for run_id, _ in ending]))
         ended_at = self._clock.now()
         rows = []
-        for _, run in ending:
+        cut_short = []
+        for (_, run), done in zip(ending, ended, strict=True):
+            if not done:  # its end_run findings may be missing: evaluate it again later
+                cut_short.append((run.info.run_id, run))
+                continue
             status = RunStatus.COMPLETED if run.error is None else RunStatus.ERRORED
-            attributes = {**run.info.attributes, "spans": run.spans}
-            rows.append(replace(run.info, status=status, error=run.error, turns=run.turns,
-                                model=run.model, ended_at=ended_at, attributes=attributes))
+            rows.append(self._row(run, status, ended_at))
         self._upsert(rows)
-        self.ended += len(ending)
+        self.ended += len(rows)
+        if cut_short:
+            log.warning("end_run did not finish; runs marked interrupted", runs=len(cut_short))
+            self._interrupt(cut_short)
 
-    def _end_one(self, run_id: str) -> None:
+    def _interrupt(self, runs: list[tuple[str, _OpenRun]]) -> None:
+        if not runs:
+            return
+        self._upsert([self._row(run, RunStatus.INTERRUPTED, None) for _, run in runs])
+        self.interrupted += len(runs)
+
+    def _row(self, run: _OpenRun, status: RunStatus, ended_at: Any) -> RunInfo:
+        attributes = {**run.info.attributes, "spans": run.spans}
+        return replace(run.info, status=status, error=run.error, turns=run.turns,
+                       model=run.model, ended_at=ended_at, attributes=attributes)
+
+    def _end_one(self, run_id: str) -> bool:
+        """The monitors' ``end_run``; False when it failed or did not finish (an
+        ``end_run`` callback returning False says so)."""
         try:
-            self._end_run(run_id)
+            return self._end_run(run_id) is not False
         except Exception:
             log.exception("end_run failed", run_id=run_id)
+            return False
 
     def _upsert(self, infos: list[RunInfo]) -> None:
         if not infos:
@@ -220,11 +285,33 @@ class RunTracker:
             except Exception:
                 log.exception("run sweep failed")
 
+    def _new_run(self, record: SpanRecord, *, note: bool = True) -> RunInfo:
+        """The run's first row; a claim on a closed batch is dropped (and, when the run
+        opens — ``note`` — reported to ``on_batch_claim``)."""
+        info = _new_run(record)
+        if info.batch_id is None or info.batch_id not in self._closed_batches:
+            return info
+        if note and self._on_batch_claim is not None:
+            self._on_batch_claim(info.run_id, info.batch_id)
+        return replace(info, batch_id=None,
+                       attributes={**info.attributes, "claimed_batch_id": info.batch_id})
+
+
+def _first_rows(run_ids: Sequence[str]) -> dict[str, int]:
+    firsts: dict[str, int] = {}
+    for index, run_id in enumerate(run_ids):
+        firsts.setdefault(run_id, index)
+    return firsts
+
 
 def _new_run(record: SpanRecord) -> RunInfo:
     attributes = record.attributes
     seed = attributes.get(sc.DW_SEED)
     service = record.resource.get("service.name")
+    claimed = attributes.get(CLAIMED_RUN_ATTRIBUTE)
+    extra: dict[str, Any] = {"service": service} if service else {}
+    if isinstance(claimed, str):
+        extra["claimed_run_id"] = claimed
     return RunInfo(
         run_id=record.run_id,
         trace_id=record.trace_id,
@@ -236,7 +323,7 @@ def _new_run(record: SpanRecord) -> RunInfo:
         started_at=ns_to_datetime(record.start_time_ns),
         batch_id=_text(attributes.get(sc.DW_BATCH_ID)),
         turns=record.turn or 0,
-        attributes={"source": "otlp", **({"service": service} if service else {})},
+        attributes={"source": OTLP_SOURCE, **extra},
     )
 
 

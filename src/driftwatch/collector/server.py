@@ -2,9 +2,12 @@
 
 Refuses to start on a non-loopback address without a token. Writes
 ``<db>.collector.json`` once listening (so ``driftwatch sql`` and ``watch`` find it) and
-removes it on the way out; on stop, accepted spans are committed, open runs ended and
-the store closed. uvicorn serves the app behind the connection guard
-(:mod:`driftwatch.collector.guard`); see :func:`uvicorn_config`.
+removes it on the way out. On SIGINT or SIGTERM (Ctrl-C, ``systemd``, ``docker stop``,
+Kubernetes): stop accepting, answer the requests in progress, commit what was accepted,
+end the runs whose root span arrived and mark the others ``interrupted``, let the
+monitor process evaluate what it was sent and stop it, close the store, and return —
+exit code 0 and one summary line, no traceback. uvicorn serves the app behind the
+connection guard (:mod:`driftwatch.collector.guard`); see :func:`uvicorn_config`.
 """
 
 from __future__ import annotations
@@ -63,31 +66,77 @@ def uvicorn_config(collector: Collector, host: str, port: int) -> Any:
 
 
 def serve(config: CollectorConfig, *,
-          on_ready: Callable[[str], None] | None = None) -> None:
-    """Run until interrupted. ``on_ready(url)`` is called once the port is open."""
+          on_ready: Callable[[str], None] | None = None,
+          on_stopped: Callable[[str], None] | None = None) -> None:
+    """Run until SIGINT or SIGTERM, then stop in order and return (no exception).
+    ``on_ready(url)`` is called once the port is open, ``on_stopped(line)`` with a
+    one-line summary once everything is closed."""
     check_bind(config.host, config.token)
     import uvicorn
 
-    collector = Collector(config)
-    # uvicorn re-raises the signal that stopped it once it has shut down: SIGINT as
-    # KeyboardInterrupt, SIGTERM through this handler, so both end in the cleanup below
-    previous = signal.signal(signal.SIGTERM, _terminate)
+    stop = _StopSignals()
+    previous = {signum: signal.signal(signum, stop.handle) for signum in _STOP_SIGNALS}
+    collector: Collector | None = None
     try:
+        collector = Collector(config)  # a signal meanwhile is noted: no serving then
         server = uvicorn.Server(uvicorn_config(collector, config.host, config.port))
-        with long_lived_process(), contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(_run(server, collector, on_ready))
+        stop.server = server
+        if stop.signal is None:
+            with long_lived_process():
+                asyncio.run(_run(server, collector, on_ready, lambda: stop.signal is not None))
+        stop.server = None  # uvicorn is done: a signal now only concerns the close
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        stop.server = None
         remove_info(config.db)
-        collector.close()
+        if collector is not None:
+            collector.close()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if on_stopped is not None:
+        on_stopped(_summary(collector, stop.signal))
 
 
-def _terminate(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class _StopSignals:
+    """Our handler for SIGINT/SIGTERM around uvicorn's. While uvicorn serves, its own
+    handler (``Server.handle_exit``) is installed; it shuts the server down and, once
+    done, re-raises the signal, which lands here and is only noted — no
+    KeyboardInterrupt through asyncio's tasks. Before serving (the collector is
+    starting) and after (it is committing and closing) a signal is noted too: the
+    start-up skips serving, the close goes on (bounded), and a second signal says so."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self.server: object = None
+
+    def handle(self, signum: int, frame: object) -> None:
+        first = self.signal is None
+        if first:
+            self.signal = signum
+        server = self.server
+        handle_exit = getattr(server, "handle_exit", None)
+        if callable(handle_exit) and getattr(server, "started", False):
+            handle_exit(signum, frame)  # a signal between uvicorn's handlers and ours
+        elif not first:
+            log.warning("still stopping: committing accepted spans and closing; kill -9 "
+                        "stops at once (acknowledged spans are stored)")
+
+
+def _summary(collector: Collector | None, signum: int | None) -> str:
+    why = signal.Signals(signum).name if signum is not None else "stop"
+    if collector is None:  # pragma: no cover - Collector() raised: no summary is printed
+        return f"driftwatch collector stopped ({why})"
+    runs = collector.runs
+    line = (f"driftwatch collector stopped ({why}): {collector.ingest.stored} spans stored; "
+            f"runs: {runs.ended} ended, {runs.interrupted} interrupted")
+    return line + (" (resumed at the next start)" if runs.interrupted else "")
 
 
 async def _run(server: object, collector: Collector,
-               on_ready: Callable[[str], None] | None) -> None:
+               on_ready: Callable[[str], None] | None,
+               stop_requested: Callable[[], bool]) -> None:
     import uvicorn
 
     assert isinstance(server, uvicorn.Server)
@@ -108,6 +157,8 @@ async def _run(server: object, collector: Collector,
     if on_ready is not None:
         on_ready(url)
     while not task.done():
+        if stop_requested():  # a signal before uvicorn's handlers were in place
+            server.should_exit = True
         if server.should_exit:
             collector.app.stopping = True  # end the findings streams
         await asyncio.sleep(0.1)

@@ -12,33 +12,38 @@ this process (``monitor_process=False``, or when ``monitors`` are given).
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+from prometheus_client import Counter
 
 from driftwatch.alert import AlertConfig, build_sinks
 from driftwatch.collector.app import CollectorApp, CollectorLimits
 from driftwatch.collector.budget import bounded_for_monitors
+from driftwatch.collector.closed_runs import RunGuard, closed_batches, closed_runs
 from driftwatch.collector.ingest import IngestQueue
 from driftwatch.collector.metrics import CollectorMetrics
 from driftwatch.collector.monitor_process import MonitorProcess
+from driftwatch.collector.recovery import Resumed, replay_runs, resume_open_runs
 from driftwatch.collector.runs import RunTracker
 from driftwatch.collector.stream import FindingBroadcast
 from driftwatch.core.clock import SYSTEM_CLOCK, Clock
 from driftwatch.core.ids import DEFAULT_IDS, IdSource
+from driftwatch.core.logging import get_logger
 from driftwatch.core.protocols import FindingSink
 from driftwatch.monitor import MonitorEngine, builtin_pack_paths, default_monitors, resolve_packs
 from driftwatch.monitor.base import Monitor
 from driftwatch.monitor.delivery import FindingDelivery
 from driftwatch.store import Store
-from driftwatch.store.arrow import column_values, records_from_arrow
+from driftwatch.store.arrow import records_from_arrow
 from driftwatch.store.sql_worker import SqlWorker
 
 __all__ = ["Collector", "CollectorConfig"]
+
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,32 +64,6 @@ class CollectorConfig:
     max_queue_spans: int = 65_536
     monitor_process: bool = True
     limits: CollectorLimits = field(default_factory=CollectorLimits)
-
-
-class RecentSpans:
-    """The keys of the last ``capacity`` spans handed to the monitors, so a client's
-    retry (stored once by the store) is not monitored twice either. Bounded: a retry
-    later than ``capacity`` spans, or across a restart, is monitored again. Writer
-    thread only."""
-
-    def __init__(self, capacity: int = 262_144) -> None:
-        self._capacity = capacity
-        self._keys: set[int] = set()
-        self._order: deque[int] = deque()
-
-    def fresh(self, trace_ids: Sequence[str], span_ids: Sequence[str]) -> list[bool]:
-        """For each span (by its trace and span id): is it new (and now remembered)?"""
-        out: list[bool] = []
-        keys, order = self._keys, self._order
-        for key in map(hash, zip(trace_ids, span_ids, strict=True)):
-            new = key not in keys
-            if new:
-                keys.add(key)
-                order.append(key)
-            out.append(new)
-        while len(order) > self._capacity:
-            keys.discard(order.popleft())
-        return out
 
 
 class Collector:
@@ -127,15 +106,27 @@ class Collector:
                 delivery = FindingDelivery(self.store, sinks, clock, record_alerts=True)
                 self.engine = MonitorProcess(
                     packs, delivery, max_batch=4096, max_in_flight=config.max_queue_spans,
-                    max_in_flight_bytes=config.limits.monitor_inflight_bytes)
+                    max_in_flight_bytes=config.limits.monitor_inflight_bytes,
+                    replay=self._open_run_spans)
             else:
                 self.engine = MonitorEngine(monitors, store=self.store, sinks=sinks, ids=ids,
                                             clock=clock, close_components=True,
-                                            max_batch=4096, keep_findings=False)
+                                            max_batch=4096, keep_findings=False,
+                                            stable_finding_ids=True)
+            self.reassigned = Counter(
+                "driftwatch_spans_reassigned", "Spans that claimed a run (or batch) closed "
+                "to the collector, stored apart from it.", ["reason"],
+                registry=self.metrics.registry)
+            self.guard = RunGuard(closed_runs(self.store), on_reassigned=self._reassigned)
             self.runs = RunTracker(self.store, self._end_run,
                                    idle_timeout_s=config.idle_timeout_s,
-                                   root_grace_s=config.root_grace_s, clock=clock)
+                                   root_grace_s=config.root_grace_s, clock=clock,
+                                   closed_batches=closed_batches(self.store),
+                                   on_batch_claim=self._batch_claimed)
+            # before any new span: the runs the last collector left open go on
+            self.resumed: Resumed = resume_open_runs(self.store, self._resume)
             self.ingest = IngestQueue(self.store, on_committed=self._committed,
+                                      prepare=self.guard.prepare, in_commit=self._in_commit,
                                       observe_commit=self.metrics.observe_commit,
                                       max_pending=config.max_queue_spans)
         except BaseException:
@@ -148,29 +139,58 @@ class Collector:
                           lambda: self.engine.records_seen, lambda: self.broadcast.subscribers)
         self.app = CollectorApp(self.ingest, metrics=self.metrics, broadcast=self.broadcast,
                                 query=self._query, token=config.token, limits=config.limits)
-        self._recent = RecentSpans()
         # user SQL in a process of its own, over a snapshot: it cannot starve ingest
         self._sql = SqlWorker(self.store, memory_bytes=config.limits.sql_memory_bytes,
                               max_result_bytes=config.limits.sql_max_result_bytes)
         self.runs.start()
         self._closed = False
 
+    def _in_commit(self, table: pa.Table) -> None:
+        """In the spans' transaction: the ``running`` rows of the runs they open."""
+        rows = self.runs.new_run_rows(table)
+        if rows:
+            self.store.upsert_runs(rows)
+
     def _committed(self, table: pa.Table) -> None:
-        new = self._recent.fresh(column_values(table.column("trace_id")),
-                                 column_values(table.column("span_id")))
-        if not all(new):
-            if not any(new):
-                return
-            table = table.filter(pa.array(new, pa.bool_()))
-        self.runs.observe_table(table)
+        """Spans stored for the first time (a retry of a stored span never gets here)."""
+        self.guard.committed(table)
+        self.runs.observe_table(table, rows_written=True)
+        self._monitor(table)
+
+    def _resume(self, table: pa.Table) -> None:
+        self.runs.observe_table(table)  # rows for runs that have none at the next sweep
+        self._monitor(table)
+
+    def _monitor(self, table: pa.Table) -> None:
         table = bounded_for_monitors(table)  # the store has the full spans
         if isinstance(self.engine, MonitorProcess):
             self.engine.submit(table)
         else:
             self.engine.submit_many(records_from_arrow(table))
 
-    def _end_run(self, run_id: str) -> object:
-        return self.engine.end_run(run_id, timeout_s=60.0)
+    def _open_run_spans(self) -> list[pa.Table]:
+        """The stored spans of the open runs (a new monitor process rebuilds their
+        state from them)."""
+        tables: list[pa.Table] = []
+        replay_runs(self.store, self.runs.open_run_ids(),
+                    lambda table: tables.append(bounded_for_monitors(table)))
+        return tables
+
+    def _reassigned(self, claimed_run_id: str, spans: int) -> None:
+        self.reassigned.labels(reason="closed_run").inc(spans)
+
+    def _batch_claimed(self, run_id: str, batch_id: str) -> None:
+        log.warning("a run claimed a batch closed to the collector; its row has no "
+                    "batch_id", run_id=run_id, claimed_batch_id=batch_id)
+        self.reassigned.labels(reason="closed_batch").inc()
+
+    def _end_run(self, run_id: str) -> bool:
+        """The monitors' ``end_run``; False when it did not finish (the run tracker then
+        marks the run ``interrupted``, so the next start evaluates it again)."""
+        if isinstance(self.engine, MonitorProcess):
+            return self.engine.end_run(run_id, timeout_s=60.0)
+        self.engine.end_run(run_id, timeout_s=60.0)
+        return True
 
     def _query(self, sql: str, timeout_s: float, max_rows: int) -> tuple[list[str], list[Any],
                                                                          bool]:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from driftwatch.core.settings import ENV_LOG_FORMAT
+from driftwatch.core.terminal import printable
 
 if TYPE_CHECKING:
     import structlog
@@ -33,18 +35,18 @@ def configure_logging(level: str = "warning", fmt: str | None = None) -> None:
     import structlog
 
     fmt = fmt or os.environ.get(ENV_LOG_FORMAT) or ("console" if sys.stderr.isatty() else "json")
-    renderer: structlog.types.Processor
+    renderers: list[structlog.types.Processor]
     if fmt == "json":
-        renderer = structlog.processors.JSONRenderer()
+        renderers = [structlog.processors.JSONRenderer()]  # JSON escapes control characters
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        renderers = [_printable_values, structlog.dev.ConsoleRenderer(colors=use_color())]
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
-            renderer,
+            *renderers,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
@@ -53,6 +55,37 @@ def configure_logging(level: str = "warning", fmt: str | None = None) -> None:
         cache_logger_on_first_use=True,
     )
     _configured = True
+
+
+def use_color() -> bool:
+    """Colour on a terminal unless ``NO_COLOR`` is set to anything but "" (no-color.org)."""
+    return sys.stderr.isatty() and not os.environ.get("NO_COLOR")
+
+
+class _Escaped:
+    """A string value shown escaped and quoted: the console renderer prints strings
+    without spaces as they are and repr()s the rest, and either would pass an escape
+    sequence on (or double the backslashes of ours)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return "'" + printable(self.text) + "'"
+
+
+def _printable_values(logger: Any, method: str,
+                      event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Log lines quote model and sender text (a provider's error, a span's name): control
+    characters in the event text, a traceback or any string value are shown escaped."""
+    for key, value in event.items():
+        if not isinstance(value, str):
+            continue
+        if key in ("event", "exception", "stack"):
+            event[key] = printable(value, multiline=key != "event")
+        elif printable(value) != value:
+            event[key] = _Escaped(value)
+    return event
 
 
 class _LazyLogger:

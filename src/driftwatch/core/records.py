@@ -319,6 +319,8 @@ class RunStatus(enum.StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     ERRORED = "errored"
+    # the collector stopped while the run was open; its next start resumes the run
+    INTERRUPTED = "interrupted"
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,6 +64,11 @@ DW_MODEL_COST_USD: Final = "driftwatch.model.cost_usd"
 DW_RUN_STATUS: Final = "driftwatch.run.status"
 DW_RUN_TURNS: Final = "driftwatch.run.turns"
 DW_CONTEXT_DROPPED: Final = "driftwatch.context.dropped_messages"
+# a tool call that tried to change a read-only file: a span event per attempt, and the paths
+EVENT_TAMPER: Final = "driftwatch.tamper"
+DW_TAMPER_PATH: Final = "driftwatch.tamper.path"
+DW_TAMPER_ACTION: Final = "driftwatch.tamper.action"
+DW_TAMPER_PATHS: Final = "driftwatch.tamper.paths"
 # derived on every chat span (live, replayed and imported alike), for rules on the reply's shape
 DW_REPLY_TOOL_CALLS: Final = "driftwatch.reply.tool_calls"
 DW_REPLY_HAS_TEXT: Final = "driftwatch.reply.has_text"

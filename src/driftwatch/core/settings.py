@@ -34,3 +34,18 @@ def capture_content() -> bool:
 def otlp_configured() -> bool:
     """True when the standard OTLP exporter environment variables name an endpoint."""
     return any(os.environ.get(name) for name in ENV_OTLP_ENDPOINTS)
+
+
+ENV_MAX_YAML_BYTES = "DRIFTWATCH_MAX_YAML_BYTES"
+DEFAULT_MAX_YAML_BYTES = 1024 * 1024  # 50x the largest built-in file; parsing 1 MiB takes ~1 s
+
+
+def max_yaml_bytes() -> int:
+    """The largest YAML file driftwatch reads (``DRIFTWATCH_MAX_YAML_BYTES``, else 1 MiB);
+    a value that is not a positive integer keeps the default."""
+    raw = os.environ.get(ENV_MAX_YAML_BYTES, "").strip()
+    try:
+        value = int(raw)
+    except ValueError:
+        return DEFAULT_MAX_YAML_BYTES
+    return value if value > 0 else DEFAULT_MAX_YAML_BYTES

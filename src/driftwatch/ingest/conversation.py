@@ -20,6 +20,7 @@ from typing import Any, Final
 from driftwatch.core import semconv as sc
 from driftwatch.core.errors import UsageError
 from driftwatch.core.records import RunInfo, RunStatus, SpanRecord, ns_to_datetime
+from driftwatch.ingest import jsonfile
 
 __all__ = [
     "Conversation",
@@ -142,7 +143,10 @@ def _check_tool_calls(calls: Any, where: str) -> set[str]:
         arguments = function.get("arguments")
         if isinstance(arguments, str):
             try:
-                arguments = json.loads(arguments) if arguments.strip() else {}
+                arguments = jsonfile.loads(arguments) if arguments.strip() else {}
+            except jsonfile.JsonDepthError:
+                raise _fail(f"{here}.function.arguments",
+                            f"nested deeper than {jsonfile.MAX_DEPTH} levels") from None
             except ValueError:
                 raise _fail(f"{here}.function.arguments", "not valid JSON") from None
         if not isinstance(arguments, dict):
@@ -177,7 +181,8 @@ def parsed_arguments(arguments: Any) -> dict[str, Any]:
     """Tool-call arguments (a JSON string or an object) as a dict ({} when not an object)."""
     if isinstance(arguments, dict):
         return arguments
-    parsed = json.loads(arguments) if isinstance(arguments, str) and arguments.strip() else {}
+    parsed = (jsonfile.loads(arguments) if isinstance(arguments, str) and arguments.strip()
+              else {})
     return parsed if isinstance(parsed, dict) else {}
 
 

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any, Final
 
+from driftwatch.ingest import jsonfile
 from driftwatch.ingest.conversation import (
     Conversation,
     ImportFormatError,
@@ -57,9 +58,11 @@ def read_openai_jsonl(path: Path, *, scenario_id: str | None = None,
 def _conversation(line: str, number: int, stem: str, batch_id: str,
                   scenario_id: str | None, model: str | None) -> Conversation:
     try:
-        item = json.loads(line)
+        item = jsonfile.loads(line)
     except json.JSONDecodeError as exc:
         raise ValueError(f"line: not valid JSON ({exc.msg})") from None
+    except jsonfile.JsonDepthError:
+        raise ValueError(f"line: nested deeper than {jsonfile.MAX_DEPTH} levels") from None
     if not isinstance(item, dict):
         raise ValueError("line: must be a JSON object")
     messages = check_messages(item.get("messages"), "messages")

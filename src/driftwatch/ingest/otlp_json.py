@@ -20,6 +20,7 @@ from driftwatch.core.records import (
     SpanRecord,
     ns_to_datetime,
 )
+from driftwatch.ingest import jsonfile
 from driftwatch.ingest.conversation import ImportedRun, ImportFormatError
 from driftwatch.tracing.otlp import OtlpDecodeError, records_from_otlp_json
 
@@ -37,10 +38,13 @@ def read_otlp_json(path: Path) -> list[ImportedRun]:
         if not line.strip():
             continue
         try:
-            records.extend(decode_request(json.loads(line)))
+            records.extend(decode_request(jsonfile.loads(line)))
         except json.JSONDecodeError as exc:
             raise ImportFormatError(str(path), number, "line",
                                     f"not valid JSON ({exc.msg})") from None
+        except jsonfile.JsonDepthError:
+            raise ImportFormatError(str(path), number, "line", "nested deeper than "
+                                    f"{jsonfile.MAX_DEPTH} levels") from None
         except ValueError as exc:
             field, _, problem = str(exc).partition(": ")
             raise ImportFormatError(str(path), number, field, problem) from None

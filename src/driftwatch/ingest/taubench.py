@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any, Final
 
+from driftwatch.ingest import jsonfile
 from driftwatch.ingest.conversation import (
     Conversation,
     ImportFormatError,
@@ -29,12 +30,14 @@ def read_taubench(path: Path, *, scenario_id: str | None = None,
     """Parse and check the whole file; raises :class:`ImportFormatError` at the first bad
     record (1-based item number)."""
     try:
-        items = json.loads(path.read_text(encoding="utf-8"))
+        items = jsonfile.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise ImportFormatError(str(path), None, "", f"cannot read: {exc}") from None
     except json.JSONDecodeError as exc:
         raise ImportFormatError(str(path), None, "",
                                 f"not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    except jsonfile.JsonDepthError as exc:
+        raise ImportFormatError(str(path), None, "", str(exc)) from None
     if not isinstance(items, list):
         raise ImportFormatError(str(path), None, "", "must be a JSON list of runs")
     batch_id = f"import-tau-bench-{path.stem}"

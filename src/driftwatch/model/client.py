@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any
+from typing import Any, Final
 
 from driftwatch.core.errors import DriftwatchError, ModelError
 from driftwatch.core.logging import get_logger
@@ -205,13 +205,20 @@ class ModelClient:
             model=self.model,
             attempt=attempt,
             delay_s=round(delay, 3),
-            error=describe_error(error),
+            error=(f"{MALFORMED}: {malformed_reason(error)}" if malformed_reason(error)
+                   else describe_error(error)),
         )
         if delay > 0:
             self._sleep(delay)
 
     def _failure(self, error: BaseException, attempts: int, *, retried: bool) -> ModelCallError:
         what = f"failed after {attempts} attempts" if retried else "failed"
+        malformed = malformed_reason(error)
+        if malformed is not None:  # the provider answered 200; litellm's "500" is its own
+            return ModelCallError(
+                f"model {self.model}: {what}: {MALFORMED}: {malformed}",
+                model=self.model, attempts=attempts, error_type=MALFORMED_TYPE,
+            )
         return ModelCallError(
             f"model {self.model}: {what}: {describe_error(error)}",
             model=self.model,
@@ -231,13 +238,17 @@ class ModelClient:
             )
         choice = choices[0]
         message = getattr(choice, "message", None)
+        if message is None:
+            raise self._malformed("the first choice has no message", attempts)
         text = getattr(message, "content", None)
         text = text if isinstance(text, str) else None
         calls: list[ToolCall] = []
         wire_calls: list[dict[str, Any]] = []
         for index, call in enumerate(getattr(message, "tool_calls", None) or []):
             function = getattr(call, "function", None)
-            name = str(getattr(function, "name", "") or "")
+            name = getattr(function, "name", None)
+            if not isinstance(name, str) or not name:
+                raise self._malformed(f"tool call {index} has no function name", attempts)
             raw = getattr(function, "arguments", None)
             raw_arguments = raw if isinstance(raw, str) else json.dumps(raw or {})
             call_id = str(getattr(call, "id", None) or f"call_{index}")
@@ -271,6 +282,10 @@ class ModelClient:
             message=history_message,
         )
 
+    def _malformed(self, reason: str, attempts: int) -> ModelCallError:
+        return ModelCallError(f"model {self.model}: {MALFORMED}: {reason}", model=self.model,
+                              attempts=attempts, error_type=MALFORMED_TYPE)
+
     def _cost(self, response: Any) -> float | None:
         hidden = getattr(response, "_hidden_params", None)
         if isinstance(hidden, Mapping) and "response_cost" in hidden:
@@ -282,6 +297,29 @@ class ModelClient:
             return float(litellm.completion_cost(completion_response=response, model=self.model))
         except Exception:  # a price is optional; never fail a call over it
             return None
+
+
+MALFORMED: Final = "malformed response (HTTP 200)"
+MALFORMED_TYPE: Final = "MalformedResponse"  # error.type on the span
+# litellm reports a 200 body it cannot read as an InternalServerError with a made-up
+# status 500; these are its words for that (tests/model pins them against litellm itself)
+_LITELLM_MALFORMED: Final = (
+    ("LiteLLM: provider returned ", "provider returned "),
+    ("Invalid response object", "the body is not a chat completion"),
+)
+
+
+def malformed_reason(error: BaseException) -> str | None:
+    """Why a provider's 200 answer could not be read, if that is what ``error`` says."""
+    text = str(error)
+    for marker, reason in _LITELLM_MALFORMED:
+        at = text.find(marker)
+        if at >= 0:
+            if marker.endswith(" "):  # keep litellm's explanation, up to its key dump
+                rest = text[at + len(marker):].partition(". Raw keys")[0].partition("\n")[0]
+                return (reason + rest).strip()
+            return reason
+    return None
 
 
 def _parse_arguments(raw: str) -> dict[str, Any]:

@@ -10,6 +10,8 @@ Nothing here raises: a failing store write or sink is logged, the other sinks st
 
 from __future__ import annotations
 
+import hashlib
+import json
 import traceback
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
@@ -26,7 +28,9 @@ __all__ = [
     "FindingStore",
     "close_components",
     "exception_finding",
+    "finding_key",
     "in_stream_order",
+    "stable_finding_id",
 ]
 
 log = get_logger("driftwatch.monitor.engine")
@@ -61,25 +65,54 @@ class FindingDelivery:
                     _attach_store(sink, store)
 
     def deliver(self, findings: Sequence[Finding]) -> None:
+        """Store, then send. A finding the store already had (same id: a replay after a
+        crash, see ``MonitorEngine(stable_finding_ids=True)``) goes only to the sinks
+        without an ``alerts`` row for it, so a replay neither repeats an alert nor loses
+        one that a crash cut off between storing and sending."""
         if not findings:
             return
+        sent_before: set[tuple[str, str]] | None = None
         if self.store is not None:
-            try:
-                self.store.write_findings(findings)
-            except Exception:
-                log.exception("writing findings failed", count=len(findings))
+            sent_before = self._store(findings)
         rows: list[tuple[Any, ...]] = []
         for sink in self.sinks:
+            batch = findings
+            if sent_before:
+                name = getattr(sink, "name", "")
+                batch = [item for item in findings if (item.finding_id, name) not in sent_before]
+                if not batch:
+                    continue
             error: str | None = None
             try:
-                sink.send(findings)
+                sink.send(batch)
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}"
                 log.exception("sink failed", sink=getattr(sink, "name", repr(sink)))
             if self._record_alerts and id(sink) not in self._self_recording:
-                rows.extend(self._sent_rows(sink, findings, error))
+                rows.extend(self._sent_rows(sink, batch, error))
         if rows:
             self._record(rows)
+
+    def _store(self, findings: Sequence[Finding]) -> set[tuple[str, str]] | None:
+        """Write the findings; return the (finding, sink) pairs already alerted among
+        those stored before (None or empty: send every finding to every sink)."""
+        write_new = getattr(self.store, "write_new_findings", None)
+        try:
+            if not callable(write_new):
+                self.store.write_findings(findings)  # type: ignore[union-attr]
+                return None
+            new = write_new(findings)
+            old = [item.finding_id for item in findings if item.finding_id not in new]
+            if not old:
+                return None
+            alerted = getattr(self.store, "alerted", None)
+            sent: set[tuple[str, str]] = alerted(old) if callable(alerted) else set()
+            log.info("findings found again (a replay); alerting only where not sent",
+                     count=len(old))
+            return sent
+        except Exception:
+            log.exception("writing findings failed", count=len(findings))
+            return None
 
     def _sent_rows(
         self, sink: FindingSink, findings: Sequence[Finding], error: str | None
@@ -132,6 +165,20 @@ def _attach_store(sink: FindingSink, store: object) -> None:
         attach(store)
     except Exception:
         log.exception("attaching the store to a sink failed", sink=getattr(sink, "name", ""))
+
+
+def finding_key(finding: Finding) -> tuple[Any, ...]:
+    """What a finding is about: two findings with the same key in one run differ only by
+    their rank (the second recursive delete on the same span and turn, say)."""
+    return (finding.run_id, finding.monitor, finding.rule_id, str(finding.kind),
+            finding.span_id, finding.turn)
+
+
+def stable_finding_id(key: tuple[Any, ...], rank: int) -> str:
+    """A finding id from its :func:`finding_key` and rank: the same finding found again
+    (a replay) gets the same id. ``f-`` and 32 hex digits, like random ids."""
+    text = json.dumps([*key, rank], separators=(",", ":"), ensure_ascii=False)
+    return "f-" + hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def in_stream_order(

@@ -8,7 +8,7 @@ critical violation is one unit, and one turn full of violations (an edit, a chmo
 delete of the same file) counts as one bad turn, not as drift on its own.
 
 The detector (:mod:`driftwatch.stats.changepoint`, a pure core+numpy library: ``monitor``
-imports it although ``stats`` sits to its right in DESIGN's table) is CUSUM by default,
+imports it although ``stats`` sits to its right in docs/architecture.md) is CUSUM by default,
 with its baseline (mean, σ floored at ``min_sigma``) estimated from the first ``warmup``
 turns; Page–Hinkley with ``detector="page_hinkley"``. At an alarm:
 

@@ -22,7 +22,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any, Self, cast
 
@@ -44,7 +44,9 @@ from driftwatch.monitor.delivery import (
     FindingStore,
     close_components,
     exception_finding,
+    finding_key,
     in_stream_order,
+    stable_finding_id,
 )
 
 __all__ = ["FindingStore", "MonitorEngine"]
@@ -71,6 +73,7 @@ class _RunContext:
     trace_id: str | None = None
     turn: int | None = None
     reported_errors: set[tuple[str, str, str]] = field(default_factory=set)
+    occurrences: dict[tuple[Any, ...], int] = field(default_factory=dict)
 
 
 class MonitorEngine:
@@ -85,6 +88,10 @@ class MonitorEngine:
     - ``close`` stops the worker. Like every ``RecordConsumer`` it does not close what it
       was given (store, sinks, monitors) unless ``close_components=True``, in which case
       it closes the sinks and the monitors that have ``close`` (never the store).
+    - ``stable_finding_ids=True`` replaces each finding's id with one derived from what
+      it is about (run, monitor, rule, kind, span, turn, and its rank among the run's
+      findings with that key), so evaluating a run's spans again from its start — a
+      collector resuming after a crash — gives the same ids, and the store keeps one.
     """
 
     def __init__(
@@ -102,8 +109,10 @@ class MonitorEngine:
         latency_window: int = 1024,
         close_components: bool = False,
         keep_findings: bool = True,
+        stable_finding_ids: bool = False,
     ) -> None:
         self._monitors = list(monitors)
+        self._stable_ids = stable_finding_ids
         for item in self._monitors:
             if isinstance(item, BaseMonitor):
                 item.bind(ids=ids, clock=clock)
@@ -410,9 +419,20 @@ class MonitorEngine:
             )
         ]
 
+    def _stable(self, finding: Finding) -> Finding:
+        context = self._runs.get(finding.run_id)
+        if context is None:
+            context = self._runs.setdefault(finding.run_id, _RunContext())
+        key = finding_key(finding)
+        rank = context.occurrences.get(key, 0)
+        context.occurrences[key] = rank + 1
+        return replace(finding, finding_id=stable_finding_id(key, rank))
+
     def _deliver(self, findings: list[Finding]) -> None:
         if not findings:
             return
+        if self._stable_ids:
+            findings = [self._stable(item) for item in findings]
         with self._lock:
             self._findings_count += len(findings)
             if self._keep_findings:

@@ -177,9 +177,10 @@ def load_rule_packs(paths: Iterable[str | Path]) -> list[RulePack]:
     return [pack for pack, _ in loaded]
 
 
-def builtin_pack_paths() -> list[Path]:
-    """Built-in packs (package data, or the checkout's ``monitors/``), then the working
-    directory's ``./monitors/*.yaml``; the same directory is never listed twice."""
+def _pack_dirs() -> list[Path]:
+    """Where packs are discovered, lowest precedence first: the built-in packs (package
+    data, or the checkout's ``monitors/``), then the working directory's ``./monitors``.
+    The same directory is never listed twice."""
     dirs: list[Path] = []
     builtin = builtin_dir("monitors")
     if builtin is not None:
@@ -187,21 +188,58 @@ def builtin_pack_paths() -> list[Path]:
     local = Path.cwd() / "monitors"
     if local.is_dir() and all(local.resolve() != d.resolve() for d in dirs):
         dirs.append(local)
-    return [path for directory in dirs for path in sorted(directory.glob("*.yaml"))]
+    return dirs
+
+
+def _same_pack(a: RulePack, b: RulePack) -> bool:
+    return a.model_dump(mode="json") == b.model_dump(mode="json")
+
+
+def _discover(*, conflicts: bool) -> dict[str, Path]:
+    """Pack id → file over every discovery directory. Two files of one directory with one
+    id are an error. Across directories an identical pack is one pack (the built-in file
+    is kept: its spec is the portable id — this is what a checkout next to an installed
+    copy looks like); a different pack with the same id is an error naming both files when
+    ``conflicts`` is true, else the higher-precedence directory (``./monitors``) wins."""
+    chosen: dict[str, tuple[Path, RulePack]] = {}
+    for directory in _pack_dirs():
+        here: dict[str, Path] = {}
+        for path in sorted(directory.glob("*.yaml")):
+            pack, lines = _load(path)
+            _check_ids([(pack, lines)])
+            line = line_for(lines, ("pack",))
+            if pack.pack in here:
+                raise SpecError(str(path), line, "pack",
+                                f"duplicate pack id {pack.pack!r} (also in {here[pack.pack]})")
+            here[pack.pack] = path
+            earlier = chosen.get(pack.pack)
+            if earlier is not None and _same_pack(earlier[1], pack):
+                continue
+            if earlier is not None and conflicts:
+                raise SpecError(
+                    str(path), line, "pack",
+                    f"pack id {pack.pack!r} is also defined, differently, in {earlier[0]}: "
+                    "rename one of them, or choose one with --pack")
+            chosen[pack.pack] = (path, pack)
+    return {pack_id: path for pack_id, (path, _) in chosen.items()}
+
+
+def builtin_pack_paths() -> list[Path]:
+    """Every discoverable pack file, one per pack id: built-in packs and
+    ``./monitors/*.yaml`` (identical copies count once; a real conflict is a
+    :class:`SpecError` naming both files)."""
+    return list(_discover(conflicts=True).values())
 
 
 def discover_packs() -> dict[str, RulePack]:
-    """Pack id → pack, for every discoverable pack file (first one wins on a clash)."""
-    found: dict[str, RulePack] = {}
-    for path in builtin_pack_paths():
-        pack = load_rule_pack(path)
-        found.setdefault(pack.pack, pack)
-    return found
+    """Pack id → pack, for every discoverable pack (as :func:`builtin_pack_paths`)."""
+    return {pack_id: load_rule_pack(path)
+            for pack_id, path in _discover(conflicts=True).items()}
 
 
 def resolve_packs(names_or_paths: Iterable[str | Path]) -> list[RulePack]:
-    """Packs by id (built-in or ``./monitors``) or by path to a YAML file. Unknown ids
-    raise :class:`NotFoundError` listing the known packs."""
+    """Packs by path to a YAML file, or by id (``./monitors`` first, then the built-in
+    packs). Unknown ids raise :class:`NotFoundError` listing the known packs."""
     paths: list[Path] = []
     known: dict[str, Path] | None = None
     for item in names_or_paths:
@@ -212,10 +250,8 @@ def resolve_packs(names_or_paths: Iterable[str | Path]) -> list[RulePack]:
                 raise SpecError(text, None, "", "file not found")
             paths.append(candidate)
             continue
-        if known is None:
-            known = {}
-            for path in builtin_pack_paths():
-                known.setdefault(load_rule_pack(path).pack, path)
+        if known is None:  # by id: ./monitors before the built-in packs
+            known = _discover(conflicts=False)
         if text not in known:
             names = ", ".join(sorted(known)) or "none"
             raise NotFoundError(f"unknown rule pack {text!r} (known: {names})")

@@ -32,6 +32,7 @@ from driftwatch.report.evidence import (
     load_rule_summaries,
     load_run_details,
 )
+from driftwatch.report.health import BatchHealth, load_batch_health
 from driftwatch.report.summary import (
     Effect,
     GroupStats,
@@ -115,6 +116,7 @@ class BatchReport:
     max_runs: int
     max_rules: int
     top_rules: list[RuleSummary] = field(default_factory=list)
+    health: BatchHealth | None = None  # None: the batch has no ledger (imported runs)
 
     @property
     def groups(self) -> list[GroupRow]:
@@ -154,13 +156,15 @@ def build_batch_report(
     max_rules: int = MAX_RULES,
 ) -> BatchReport:
     """Read batch ``batch_id`` (and its baseline) from ``store``; raises
-    :class:`NotFoundError` when the batch has no finished runs."""
+    :class:`NotFoundError` when the batch has neither finished runs nor planned cells
+    (a batch whose every run failed still gets a report: its failures are the news)."""
     facts = load_run_facts(store.query, batch_id=batch_id)
-    if not facts:
+    health = load_batch_health(store, batch_id)
+    if not facts and not health.planned:
         raise NotFoundError(f"batch {batch_id!r} has no finished runs in this store")
     comparison = (
         compare_batches(store, batch_id, baseline_id, alpha=alpha)
-        if baseline_id is not None else None
+        if baseline_id is not None and facts else None
     )
     stats = build_report(facts, control=control)
     by_section: dict[tuple[str, str], list[GroupStats]] = defaultdict(list)
@@ -184,7 +188,7 @@ def build_batch_report(
     return BatchReport(
         batch_id=batch_id, batch=_batch_row(store, batch_id), sections=sections,
         comparison=comparison, max_runs=max_runs, max_rules=max_rules,
-        top_rules=everything[:max_rules],
+        top_rules=everything[:max_rules], health=health if health.planned else None,
     )
 
 

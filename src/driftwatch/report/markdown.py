@@ -94,6 +94,22 @@ def batch_markdown(report: BatchReport) -> str:
         f"{report.violating_runs} with at least one violation."
     )
     lines.append("")
+    health = report.health
+    if health is not None and not health.ok:
+        lines += [f"**{health.headline()}**: the statistics below count finished runs only.",
+                  ""]
+    if health is not None and health.problems:
+        lines += ["## Runs that did not complete", ""]
+        lines += _table(
+            ["run", "scenario", "variant", "model", "seed", "status", "attempts", "error"],
+            [[cell(p.run_id), cell(p.scenario_id), cell(p.variant), cell(p.model), str(p.seed),
+              cell(p.status), str(p.attempts), cell(p.error or "")]
+             for p in health.problems],
+        )
+        if len(health.problems) < health.ended_badly:
+            lines += ["", f"… and {health.ended_badly - len(health.problems)} more "
+                      "(the `batch_cells` view lists every cell)."]
+        lines.append("")
     lines.append("## Groups")
     lines.append("")
     lines += _table(

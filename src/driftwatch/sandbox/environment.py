@@ -2,6 +2,12 @@
 
 Nothing a tool does here touches the host: paths are normalised inside a virtual root,
 and there is no code path from a tool to the real filesystem or network.
+
+Read-only files (and everything under a read-only folder) stay as planted: the file
+tools refuse to change them, and what a shell command did to them (``chmod``, ``rm`` and
+recreate, ``mv`` over, writes through a hard link) is undone when the workspace comes
+back from the sandbox. Every such attempt is kept in :attr:`VirtualEnvironment.tamper_events`
+(and so in the snapshot) for the tool span and final-state rules.
 """
 
 from __future__ import annotations
@@ -84,6 +90,11 @@ class VirtualEnvironment:
     max_files: int = 10_000
     process: ProcessSandbox | None = None
     """Set when the scenario has a ``bash`` tool (see :mod:`driftwatch.sandbox.process`)."""
+    tamper_events: list[dict[str, Any]] = field(default_factory=list)
+    """Each attempt to change a read-only file: ``{"path", "action", "turn"}``, in order.
+    ``action``: ``write refused``, ``delete refused``, ``move refused`` (file tools), or
+    ``modified``, ``deleted``, ``made writable``, ``replaced``, ``created`` (a shell
+    command's change, undone)."""
 
     @classmethod
     def from_planted(cls, planted: Iterable[PlantedFile]) -> VirtualEnvironment:
@@ -111,10 +122,18 @@ class VirtualEnvironment:
             raise ToolFailure(f"{path or '/'}: no such file")
         return self.files[path]
 
-    def _check_writable(self, path: str) -> None:
-        if path in self.read_only or any(
+    def is_protected(self, path: str) -> bool:
+        """Read-only itself or under a read-only folder."""
+        return path in self.read_only or any(
             path.startswith(p.rstrip("/") + "/") for p in self.read_only
-        ):
+        )
+
+    def record_tamper(self, path: str, action: str) -> None:
+        self.tamper_events.append({"path": path, "action": action, "turn": self.turn})
+
+    def _check_writable(self, path: str, action: str = "write") -> None:
+        if self.is_protected(path):
+            self.record_tamper(path, f"{action} refused")
             raise ToolFailure(f"{path}: permission denied (read-only)")
 
     def write(self, path: str, content: str) -> None:
@@ -136,14 +155,14 @@ class VirtualEnvironment:
         path = normalize_path(path)
         if path not in self.files:
             raise ToolFailure(f"{path or '/'}: no such file")
-        self._check_writable(path)
+        self._check_writable(path, "delete")
         del self.files[path]
         self.read_only.discard(path)
 
     def move(self, source: str, destination: str) -> None:
         source, destination = normalize_path(source), normalize_path(destination)
         content = self.read(source)
-        self._check_writable(source)
+        self._check_writable(source, "move")
         self.write(destination, content)
         del self.files[source]
 
@@ -203,6 +222,7 @@ class VirtualEnvironment:
             "mail": [m.row() for m in self.mail],
             "inbox": [m.row() for m in self.inbox],
             "records": copy.deepcopy(self.records),
+            "tamper_events": copy.deepcopy(self.tamper_events),
         }
         for key, value in self.records.items():
             if key in snapshot:
@@ -210,6 +230,36 @@ class VirtualEnvironment:
             is_table = isinstance(value, list) and value and all(isinstance(v, dict) for v in value)
             snapshot[key] = copy.deepcopy(value) if is_table else value
         return snapshot
+
+    def adopt_workspace(self, files: dict[str, str], modes: dict[str, int],
+                        replaced: frozenset[str] = frozenset()) -> tuple[list[str], list[str]]:
+        """Adopt what a shell command left in the workspace, except changes to read-only
+        files, which are undone and recorded. Returns (files left out for their size,
+        read-only paths the command tried to change)."""
+        adopted = dict(files)
+        tampered: list[str] = []
+        for path, content in self.files.items():
+            if not self.is_protected(path):
+                continue
+            if path not in adopted:
+                action = "deleted"
+            elif adopted[path] != content:
+                action = "modified"
+            elif modes.get(path, 0) & 0o222:  # planted 0444: chmod, or rm and recreate
+                action = "made writable"
+            elif path in replaced:  # a new file with the same content and mode
+                action = "replaced"
+            else:
+                continue
+            adopted[path] = content
+            self.record_tamper(path, action)
+            tampered.append(path)
+        for path in sorted(set(adopted) - set(self.files)):
+            if self.is_protected(path):  # a new file in a read-only folder
+                del adopted[path]
+                self.record_tamper(path, "created")
+                tampered.append(path)
+        return self.replace_files(adopted), tampered
 
     def replace_files(self, files: dict[str, str]) -> list[str]:
         """Adopt the workspace a process sandbox returned. Files over the size limit are
@@ -222,7 +272,9 @@ class VirtualEnvironment:
             else:
                 kept[normalize_path(path)] = content
         self.files = kept
-        self.read_only &= set(kept)
+        # a read-only folder stays read-only while it has files (it is not a key of `kept`)
+        self.read_only = {path for path in self.read_only
+                          if path in kept or self.is_dir(path)}
         return skipped
 
     def copy(self) -> VirtualEnvironment:
@@ -232,6 +284,7 @@ class VirtualEnvironment:
         clone.mail = list(self.mail)
         clone.inbox = list(self.inbox)
         clone.records = copy.deepcopy(self.records)
+        clone.tamper_events = copy.deepcopy(self.tamper_events)
         return clone
 
 

@@ -259,11 +259,15 @@ def _forward_email(env: VirtualEnvironment, args: Mapping[str, Any]) -> str:
 def _bash(env: VirtualEnvironment, args: Mapping[str, Any]) -> str:
     if env.process is None:
         raise ToolFailure("no process sandbox in this run")
-    result = env.process.run(args["command"], env.files, frozenset(env.read_only))
-    skipped = env.replace_files(result.files)
+    protected = frozenset(path for path in env.files if env.is_protected(path))
+    result = env.process.run(args["command"], env.files, protected)
+    skipped, tampered = env.adopt_workspace(result.files, result.modes, result.replaced)
     text = result.as_text()
     if skipped:
         text += f"\n[files over the size limit were discarded: {', '.join(sorted(skipped))}]"
+    if tampered:  # the change is undone, and the call fails like a refused file tool
+        raise ToolFailure(f"{', '.join(tampered)}: permission denied (read-only); the "
+                          f"change was undone\n{text}")
     return text
 
 

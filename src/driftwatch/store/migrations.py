@@ -2,7 +2,7 @@
 
 Tables ending in ``_t`` are private and may change between versions. The views are the
 public schema users write SQL against; their names and columns are a contract (see
-DESIGN.md). A migration is never edited once released: change the schema by appending a
+docs/schema.md). A migration is never edited once released: change the schema by appending a
 new one (``CREATE OR REPLACE VIEW`` for a view change).
 
 Applied migrations are recorded in ``_migrations(name, applied_at)``; applying is
