@@ -3,7 +3,6 @@ report of real simulated runs with markup planted in what the agent said and did
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,10 +11,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-               "--no-first-run", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync"]
+from browser_helpers import chromium
+
 PLANTED_SCRIPT = "<script>window.__pwned = 1; document.title = 'pwned'</script>"
 PLANTED_IMAGE = "\"><img src=x onerror=\"window.__pwned = 2\">"
 BATCH = "browser-1"
@@ -28,17 +25,8 @@ def planted_script() -> str:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Module-scoped: Playwright's sync API keeps an asyncio loop running in this thread
-    while it is open, which would break any later test that calls ``asyncio.run``."""
-    if CHROMIUM is None:
-        pytest.skip("chromium is not installed (apt-get install chromium; CI installs it)")
-    sync_api = pytest.importorskip("playwright.sync_api",
-                                   reason="playwright is not installed (pip install -e .[test])")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS,
-                                             headless=True)
-        yield browser
-        browser.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture(scope="session")

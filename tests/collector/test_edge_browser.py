@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import http.server
 import json
-import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,16 +17,13 @@ import pytest
 from collector_helpers import json_body, make_collector, shell_span
 from live_server import port_of, served
 
+from browser_helpers import chromium
 from driftwatch.collector import Collector, CollectorLimits
 
 pytestmark = pytest.mark.network_loopback
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 REBIND = "rebind.test"
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-               "--no-first-run", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync",
-               f"--host-resolver-rules=MAP {REBIND} 127.0.0.1",
+EXTRA_ARGS = [f"--host-resolver-rules=MAP {REBIND} 127.0.0.1",
                # Chromium's own private-network checks would stop the rebinding page
                # before it reaches the collector; the collector must not rely on them
                # (other browsers, older versions, a page served from loopback)
@@ -66,15 +62,8 @@ async (target) => {
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if CHROMIUM is None:
-        pytest.skip("chromium is not installed (apt-get install chromium; CI installs it)")
-    sync_api = pytest.importorskip("playwright.sync_api",
-                                   reason="playwright is not installed (pip install -e .[test])")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS,
-                                             headless=True)
-        yield browser
-        browser.close()
+    with chromium(*EXTRA_ARGS) as launched:
+        yield launched
 
 
 @pytest.fixture

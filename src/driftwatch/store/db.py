@@ -150,6 +150,18 @@ _ALERT_SCHEMA: Final = pa.schema([
 _WRITER_SETTINGS: Final = {"checkpoint_threshold": "256MB"}
 
 
+def _storable_spans(table: pa.Table, json_checked: bool) -> pa.Table:
+    """``table`` as the spans insert takes it: ``SPAN_SCHEMA`` columns, the first copy of
+    each span, JSON columns typed when they need no validation."""
+    if table.schema != SPAN_SCHEMA:
+        try:
+            table = table.select(SPAN_SCHEMA.names).cast(SPAN_SCHEMA)
+        except (KeyError, ValueError, pa.ArrowException) as error:
+            raise StoreError(f"span table does not match SPAN_SCHEMA: {error}") from None
+    table = _first_of_each_span(table)
+    return _as_arrow_json(table) if json_checked else table
+
+
 def _first_of_each_span(table: pa.Table) -> pa.Table:
     """Drop later copies of a (trace_id, span_id) within one batch (rare: a check in C,
     then a Python pass only when there is a duplicate)."""
@@ -254,15 +266,8 @@ class Store:
         validate them (saves ~1 µs per span); otherwise invalid JSON fails the batch."""
         if table.num_rows == 0:
             return 0
-        if table.schema != SPAN_SCHEMA:
-            try:
-                table = table.select(SPAN_SCHEMA.names).cast(SPAN_SCHEMA)
-            except (KeyError, ValueError, pa.ArrowException) as error:
-                raise StoreError(f"span table does not match SPAN_SCHEMA: {error}") from None
-        table = _first_of_each_span(table)
-        if json_checked:
-            table = _as_arrow_json(table)
-        return self._insert_arrow("_span_batch", table, _INSERT_SPANS)
+        return self._insert_arrow("_span_batch", _storable_spans(table, json_checked),
+                                  _INSERT_SPANS)
 
     def write_new_span_table(self, table: pa.Table, *, json_checked: bool = False) -> pa.Table:
         """:meth:`write_span_table`, returning the rows of ``table`` (all its columns,
@@ -270,15 +275,7 @@ class Store:
         later copy of one within ``table``."""
         if table.num_rows == 0:
             return table
-        stored = table
-        if stored.schema != SPAN_SCHEMA:
-            try:
-                stored = stored.select(SPAN_SCHEMA.names).cast(SPAN_SCHEMA)
-            except (KeyError, ValueError, pa.ArrowException) as error:
-                raise StoreError(f"span table does not match SPAN_SCHEMA: {error}") from None
-        unique = _first_of_each_span(stored)
-        if json_checked:
-            unique = _as_arrow_json(unique)
+        unique = _storable_spans(table, json_checked)
         new_keys = self._insert_returning("_span_batch", unique, _INSERT_SPANS_RETURNING)
         if len(new_keys) == table.num_rows:
             return table
