@@ -1,15 +1,35 @@
 """The OTLP/HTTP collector behind ``driftwatch serve``: durable ingest, the same monitors
-as in-process runs, live SQL and findings for other processes."""
+as in-process runs, live SQL and findings for other processes.
 
-from driftwatch.collector.app import CollectorApp, CollectorLimits
-from driftwatch.collector.guard import GuardLimits
-from driftwatch.collector.info import CollectorInfo, read_info, remote_query, stream_lines
-from driftwatch.collector.ingest import IngestQueue
-from driftwatch.collector.metrics import CollectorMetrics
-from driftwatch.collector.runs import RunTracker
-from driftwatch.collector.server import check_bind, is_loopback, serve
-from driftwatch.collector.service import Collector, CollectorConfig
-from driftwatch.collector.stream import FindingBroadcast, finding_from_dict
+The names below are loaded on first use: ``driftwatch sql`` and ``watch`` only need
+:mod:`driftwatch.collector.info` to find a running collector, and importing the whole
+server (uvicorn, the app, the alert sinks) cost them half a second of start-up.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from driftwatch.collector.app import CollectorApp, CollectorLimits
+    from driftwatch.collector.guard import GuardLimits
+    from driftwatch.collector.info import CollectorInfo, read_info, remote_query, stream_lines
+    from driftwatch.collector.ingest import IngestQueue
+    from driftwatch.collector.metrics import CollectorMetrics
+    from driftwatch.collector.runs import RunTracker
+    from driftwatch.collector.server import check_bind, is_loopback, serve
+    from driftwatch.collector.service import Collector, CollectorConfig
+    from driftwatch.collector.stream import FindingBroadcast, finding_from_dict
+
+_HOMES = {
+    "CollectorApp": "app", "CollectorLimits": "app", "GuardLimits": "guard",
+    "CollectorInfo": "info", "read_info": "info", "remote_query": "info",
+    "stream_lines": "info", "IngestQueue": "ingest", "CollectorMetrics": "metrics",
+    "RunTracker": "runs", "check_bind": "server", "is_loopback": "server", "serve": "server",
+    "Collector": "service", "CollectorConfig": "service", "FindingBroadcast": "stream",
+    "finding_from_dict": "stream",
+}
 
 __all__ = [
     "Collector",
@@ -30,3 +50,12 @@ __all__ = [
     "serve",
     "stream_lines",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
