@@ -185,8 +185,7 @@ def _print_problems(health: BatchHealth, batch_id: str) -> None:
     for line in lines:
         typer.echo(line)
     if not sys.stdout.isatty():
-        for line in lines[:1]:
-            typer.echo(line, err=True)
+        typer.echo(lines[0], err=True)
 
 
 def _write_report(store: Store, batch_id: str, baseline: str | None, db: Path) -> None:

@@ -7,8 +7,9 @@ path and not for pyarrow's writers, the predicate engine or the migrations.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from driftwatch.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from driftwatch.store.arrow import (
@@ -75,14 +76,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'driftwatch.store' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"driftwatch.store.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)
