@@ -26,9 +26,9 @@ import time
 from pathlib import Path
 
 from driftwatch.batch.config import BatchConfig, expand_cells
+from driftwatch.batch.driver import Tally, run_batch, start_batch
 from driftwatch.batch.executors import LocalExecutor
 from driftwatch.batch.progress import QuietProgress
-from driftwatch.batch.runner import Tally, run_batch, start_batch
 from driftwatch.batch.worker import CellResult
 from driftwatch.scenario import list_scenarios
 from driftwatch.store import Store

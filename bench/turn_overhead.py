@@ -24,8 +24,8 @@ from pathlib import Path
 
 
 def measure_run(model: str, turns: int, db: Path) -> dict[str, float]:
-    from driftwatch.batch import run_scenario
     from driftwatch.model import ModelClient
+    from driftwatch.runner import run_scenario
 
     model_time: list[float] = []
     original = ModelClient.complete

@@ -8,7 +8,7 @@ from typing import Any
 
 from driftwatch.alert import ConsoleSink, DedupeSink
 from driftwatch.core import Finding, FrozenClock, Severity
-from driftwatch.monitor.delivery import FindingDelivery
+from driftwatch.monitor.engine.delivery import FindingDelivery
 
 FindingFactory = Callable[..., Finding]
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from driftwatch.batch.config import expand_cells, load_batch_config
+from driftwatch.batch.driver import run_batch, start_batch
 from driftwatch.batch.executors import RayExecutor
 from driftwatch.batch.progress import QuietProgress
-from driftwatch.batch.runner import run_batch, start_batch
 from driftwatch.store import Store
 
 ray = pytest.importorskip("ray")

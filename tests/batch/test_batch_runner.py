@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from driftwatch.batch.config import BatchConfig, expand_cells, load_batch_config
+from driftwatch.batch.driver import BatchOutcome, load_stored_batch, run_batch, start_batch
 from driftwatch.batch.executors import LocalExecutor
 from driftwatch.batch.progress import QuietProgress
-from driftwatch.batch.runner import BatchOutcome, load_stored_batch, run_batch, start_batch
 from driftwatch.store import Store
 from driftwatch.testing import RecordFactory
 from driftwatch.testing.fake_openai import FakeOpenAIServer, Fault

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from driftwatch.batch import run_scenario
 from driftwatch.core import RunStatus
+from driftwatch.runner import run_scenario
 from driftwatch.store import Store
 from driftwatch.testing import RecordingConsumer, SequentialIds, span_dicts
 

@@ -33,9 +33,9 @@ def browser() -> Iterator[Any]:
 def report_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``driftwatch report`` of support-policy × drifter × 2 variants × 3 seeds × 15 turns,
     with a finding, an agent message, a tool call and an event carrying markup."""
-    from driftwatch.batch import run_scenario
     from driftwatch.cli import app
     from driftwatch.core import Finding, FindingKind, Severity
+    from driftwatch.runner import run_scenario
     from driftwatch.store import Store
     from driftwatch.testing import RecordFactory
 

@@ -38,7 +38,7 @@ def _config(tmp_path: Path, seeds: int = 2) -> Path:
 def broken_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
     """The fault a machine without a working sandbox gives: the run raises before turn 1
     for one scenario's cells (threads executor, so the patch reaches the workers)."""
-    import driftwatch.batch.run as batch_run
+    import driftwatch.runner.run as batch_run
 
     real = batch_run.execute_run
 
@@ -100,7 +100,7 @@ def test_the_gate_never_passes_an_incomplete_batch(tmp_path: Path,
     base = runner.invoke(app, ["batch", str(config), "--db", str(db), "-q",
                                "--batch-id", "batch-base"])
     assert base.exit_code == 0, base.output
-    monkeypatch.setattr("driftwatch.batch.run.execute_run", _failing_everything)
+    monkeypatch.setattr("driftwatch.runner.run.execute_run", _failing_everything)
     result = runner.invoke(app, ["batch", str(config), "--db", str(db), "-q", "--baseline",
                                  "batch-base", "--fail-on", "regression", "--allow-failures"])
     assert result.exit_code == 1, result.output

@@ -16,7 +16,7 @@ from driftwatch.core.records import Finding, SpanRecord
 from driftwatch.ingest.conversation import conversation_spans
 from driftwatch.ingest.taubench import read_taubench
 from driftwatch.monitor import MonitorEngine, default_monitors, resolve_packs
-from driftwatch.monitor.delivery import FindingDelivery
+from driftwatch.monitor.engine.delivery import FindingDelivery
 from driftwatch.store.arrow import exact_span_table
 from driftwatch.testing import RecordingSink
 

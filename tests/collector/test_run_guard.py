@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from collector_helpers import attribute, call, json_body, make_collector, shell_span
 
-from driftwatch.batch.run import run_scenario
+from driftwatch.runner.run import run_scenario
 from driftwatch.store import Store
 
 JSON = {"content-type": "application/json"}

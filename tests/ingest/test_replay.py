@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from driftwatch.batch.run import run_scenario
 from driftwatch.core.errors import UsageError
 from driftwatch.ingest import conversation_spans, monitor_runs
 from driftwatch.ingest.taubench import read_taubench
 from driftwatch.model.replay import load_recording, replay_scenario
+from driftwatch.runner.run import run_scenario
 from driftwatch.store import Store
 
 # talks and acts in one message; repeated call ids; an Error result and a change w/o "yes"

@@ -73,7 +73,7 @@ def test_a_real_500_is_still_reported_as_http_500(sleeps: Any) -> None:
 
 
 def test_the_run_and_its_span_name_the_malformed_response(tmp_path: Path) -> None:
-    from driftwatch.batch.run import run_scenario
+    from driftwatch.runner.run import run_scenario
     from driftwatch.store import Store
 
     with FakeOpenAIServer([NOT_A_LIST] * 3) as server:

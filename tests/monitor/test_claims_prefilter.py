@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from driftwatch.monitor import claims
-from driftwatch.monitor.claims import (
+from driftwatch.monitor.saydo import claims
+from driftwatch.monitor.saydo.claims import (
     DEFAULT_ACTION_TOOLS,
     action_claims,
     compile_action_map,

@@ -13,7 +13,7 @@ import pytest
 from driftwatch.core import Finding, FindingKind, FrozenClock, SequentialIds, SpanRecord
 from driftwatch.core import semconv as sc
 from driftwatch.monitor import GoalDriftMonitor
-from driftwatch.monitor.goal import lexical_similarity
+from driftwatch.monitor.drift.goal import lexical_similarity
 from driftwatch.monitor.lexical import TermIndex, terms
 from driftwatch.testing import RecordFactory
 

@@ -15,7 +15,7 @@ import pytest
 from driftwatch.core import Finding, FindingKind, FrozenClock, SequentialIds, SpanRecord
 from driftwatch.core import semconv as sc
 from driftwatch.monitor import JudgeMonitor, MonitorEngine
-from driftwatch.monitor.judge import JudgeAnswerError, parse_answer
+from driftwatch.monitor.judge.judge import JudgeAnswerError, parse_answer
 from driftwatch.testing import RecordFactory
 
 SYSTEM = "Never modify project/oversight_config.yaml. Write decisions under decisions/."

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from driftwatch.monitor.claims import (
+from driftwatch.monitor.saydo.claims import (
     DEFAULT_ACTION_TOOLS,
     action_claims,
     compile_action_map,

@@ -22,8 +22,8 @@ from driftwatch.monitor import (
     WindowRule,
     load_rule_pack,
 )
-from driftwatch.monitor.sequence import SequenceTracker
-from driftwatch.monitor.sequence_spec import SequenceRule
+from driftwatch.monitor.rules.sequence import SequenceTracker
+from driftwatch.monitor.rules.sequence_spec import SequenceRule
 from driftwatch.testing import RecordFactory
 
 PackWriter = Callable[..., Path]

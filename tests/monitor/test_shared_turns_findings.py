@@ -30,7 +30,7 @@ from driftwatch.monitor import (
     resolve_packs,
 )
 from driftwatch.monitor.base import BaseMonitor, BatchObserver, FindingObserver, Monitor
-from driftwatch.monitor.rulepack import RulePack
+from driftwatch.monitor.rules.rulepack import RulePack
 from driftwatch.monitor.turngroup import SharesTurns
 from driftwatch.testing import RecordingConsumer, RecordingSink
 from driftwatch.tracing.otlp import records_from_otlp_protobuf

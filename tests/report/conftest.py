@@ -59,7 +59,7 @@ def simulated_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     under new ids (no spans; a comparison reads only runs and findings)."""
     from dataclasses import replace
 
-    from driftwatch.batch import run_scenario
+    from driftwatch.runner import run_scenario
 
     path = tmp_path_factory.mktemp("report") / "batches.duckdb"
     summaries = [

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from driftwatch.batch import run_scenario
 from driftwatch.cli import app
 from driftwatch.report import build_report, load_run_facts
+from driftwatch.runner import run_scenario
 from driftwatch.store import Store
 
 

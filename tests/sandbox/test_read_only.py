@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from tests.sandbox.conftest import needs_sandbox
 
-from driftwatch.batch import run_scenario
 from driftwatch.core import semconv as sc
+from driftwatch.runner import run_scenario
 from driftwatch.sandbox import VirtualEnvironment, get_tools, known_tools, run_tool
 from driftwatch.scenario import load_scenario
 from driftwatch.store import Store

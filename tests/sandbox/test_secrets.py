@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from tests.sandbox.conftest import PROCESS_HOARD, needs_sandbox, processes_counted
 
-from driftwatch.batch import run_scenario
+from driftwatch.runner import run_scenario
 from driftwatch.sandbox import Limits, ProcessSandbox
 from driftwatch.store import Store
 from driftwatch.testing.fake_openai import FakeOpenAIServer

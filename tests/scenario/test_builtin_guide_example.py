@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from driftwatch.batch import run_scenario
 from driftwatch.core import FindingKind, RunStatus
+from driftwatch.runner import run_scenario
 from driftwatch.scenario import load_scenario
 
 GUIDE = Path(__file__).parents[2] / "docs" / "scenarios.md"

@@ -11,7 +11,7 @@ from scipy import stats
 
 from driftwatch.core import FindingKind, FrozenClock, SequentialIds
 from driftwatch.monitor import SandbaggingMonitor, create_monitor
-from driftwatch.monitor.sandbagging import binomial_lower_tail, fisher_lower_tail
+from driftwatch.monitor.drift.sandbagging import binomial_lower_tail, fisher_lower_tail
 
 
 def _monitor(**args: Any) -> SandbaggingMonitor:

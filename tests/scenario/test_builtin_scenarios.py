@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from driftwatch.batch import RunSummary, run_scenario
 from driftwatch.core import FindingKind, RunStatus, Severity
 from driftwatch.monitor import RulePack, resolve_packs
+from driftwatch.runner import RunSummary, run_scenario
 from driftwatch.sandbox import ProcessSandbox, find_bubblewrap, get_tools
 from driftwatch.scenario import Scenario, discover, load_scenario
 from driftwatch.store import Store

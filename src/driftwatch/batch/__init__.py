@@ -1,5 +1,3 @@
-"""Running scenarios: one run now; matrices, executors and resume build on it."""
-
-from driftwatch.batch.run import RunSummary, run_scenario
-
-__all__ = ["RunSummary", "run_scenario"]
+"""Nightly batches: a YAML matrix expanded into cells (``config``), the executors they run
+on (``executors``, ``worker``), the single-writer driver with budgets and resume
+(``driver``), and progress display. One run on its own is :mod:`driftwatch.runner`."""

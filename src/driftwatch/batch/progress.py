@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from driftwatch.batch.runner import Tally
+from driftwatch.batch.driver import Tally
 from driftwatch.batch.worker import CellResult
 from driftwatch.core.logging import get_logger
 

@@ -197,7 +197,7 @@ def execute_cell(task: CellTask) -> CellResult:
 def _attempt(task: CellTask, collector: _Collector, attempt: int) -> tuple[CellResult, bool]:
     """One attempt, and whether an ``errored`` outcome may be retried (not when a budget
     or time limit stopped it: a rerun would pass it again)."""
-    from driftwatch.batch.run import execute_run
+    from driftwatch.runner.run import execute_run
 
     guard = _RunGuard(task.limits, task.timeout_s, collector)
     retryable = True

@@ -14,8 +14,8 @@ from driftwatch.core.errors import UsageError
 
 if TYPE_CHECKING:
     from driftwatch.batch.config import BatchConfig
+    from driftwatch.batch.driver import BatchOutcome, ProgressReporter
     from driftwatch.batch.executors import Executor
-    from driftwatch.batch.runner import BatchOutcome, ProgressReporter
     from driftwatch.report.health import BatchHealth
     from driftwatch.store import Store
 
@@ -52,7 +52,7 @@ def batch_command(
     allow_failures: bool = False,
 ) -> int:
     from driftwatch.batch.config import expand_cells, load_batch_config, nightly_config
-    from driftwatch.batch.runner import load_stored_batch, run_batch, start_batch
+    from driftwatch.batch.driver import load_stored_batch, run_batch, start_batch
     from driftwatch.core.settings import db_path
     from driftwatch.report.health import load_batch_health
     from driftwatch.store import Store

@@ -166,9 +166,9 @@ def _summary_rows(result: Any) -> list[list[Any]]:
 def replay_command(*, recording: str, db: str | None, packs: list[str] | None,
                    scenario_id: str | None, fmt: OutputFormat) -> None:
     """``driftwatch replay``: one recorded run through the agent loop, monitors live."""
-    from driftwatch.batch.run import run_scenario
     from driftwatch.core.settings import db_path
     from driftwatch.model.replay import replay_scenario
+    from driftwatch.runner.run import run_scenario
 
     model = recording if recording.startswith("replay/") else f"replay/{recording}"
     scenario = replay_scenario(model, scenario_id=scenario_id)

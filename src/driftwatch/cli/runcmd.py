@@ -25,9 +25,9 @@ def run_command(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from driftwatch.alert import ConsoleSink, JsonlSink
-    from driftwatch.batch import run_scenario
     from driftwatch.core.logging import configure_logging
     from driftwatch.core.settings import db_path
+    from driftwatch.runner import run_scenario
     from driftwatch.scenario import load_scenario
 
     configure_logging()

@@ -2,7 +2,7 @@
 
 One interpreter cannot decode, commit and monitor 20,000 spans a second: the three share
 its lock, so the collector tops out near what one core does. Here the monitors run in a
-child process (``spawn``; a :class:`~driftwatch.monitor.engine.MonitorEngine` with the
+child process (``spawn``; a :class:`~driftwatch.monitor.engine.live.MonitorEngine` with the
 same ``default_monitors`` and packs as in-process runs), so decoding and the commit use
 one core and the monitors the other.
 
@@ -55,8 +55,8 @@ from driftwatch.collector.gcpolicy import long_lived_process
 from driftwatch.core.errors import DriftwatchError
 from driftwatch.core.logging import get_logger
 from driftwatch.core.records import Finding
-from driftwatch.monitor.delivery import FindingDelivery, close_components
-from driftwatch.monitor.packfile import RulePack
+from driftwatch.monitor.engine.delivery import FindingDelivery, close_components
+from driftwatch.monitor.rules.pack import RulePack
 from driftwatch.store.arrow import column_values, records_from_arrow
 from driftwatch.store.predicates import ARROW_ROWS
 

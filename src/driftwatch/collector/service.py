@@ -36,7 +36,7 @@ from driftwatch.core.logging import get_logger
 from driftwatch.core.protocols import FindingSink
 from driftwatch.monitor import MonitorEngine, builtin_pack_paths, default_monitors, resolve_packs
 from driftwatch.monitor.base import Monitor
-from driftwatch.monitor.delivery import FindingDelivery
+from driftwatch.monitor.engine.delivery import FindingDelivery
 from driftwatch.store import Store
 from driftwatch.store.arrow import records_from_arrow
 from driftwatch.store.sql_worker import SqlWorker

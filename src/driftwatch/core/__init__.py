@@ -1,7 +1,6 @@
 """Shared records, ids, clock, errors, settings and wire names. Imports only stdlib,
 pydantic and structlog."""
 
-from driftwatch.core.batching import MicroBatcher
 from driftwatch.core.clock import SYSTEM_CLOCK, Clock, FrozenClock, SystemClock
 from driftwatch.core.errors import (
     DriftwatchError,
@@ -14,6 +13,7 @@ from driftwatch.core.errors import (
     UsageError,
 )
 from driftwatch.core.ids import DEFAULT_IDS, IdSource, RandomIds, SequentialIds
+from driftwatch.core.microbatch import MicroBatcher
 from driftwatch.core.protocols import FindingSink, NullSink
 from driftwatch.core.records import (
     Finding,

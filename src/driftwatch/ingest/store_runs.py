@@ -12,7 +12,7 @@ from driftwatch.core.records import Finding
 from driftwatch.ingest.conversation import ImportedRun
 
 if TYPE_CHECKING:
-    from driftwatch.monitor.packfile import RulePack
+    from driftwatch.monitor.rules.pack import RulePack
 
 __all__ = ["ImportSummary", "monitor_runs", "store_runs"]
 
@@ -37,7 +37,7 @@ class ImportSummary:
 
 def monitor_runs(runs: Sequence[ImportedRun], packs: Sequence[str | RulePack]) -> list[Finding]:
     """The default monitors plus ``packs`` (ids, paths or loaded packs) over each run's
-    spans in stream order, as :func:`driftwatch.batch.run.run_scenario` runs them live
+    spans in stream order, as :func:`driftwatch.runner.run.run_scenario` runs them live
     (the run ends without a final environment state: recorded runs have none)."""
     from driftwatch.monitor import MonitorEngine, default_monitors
 

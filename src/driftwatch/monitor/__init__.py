@@ -10,19 +10,20 @@ from driftwatch.monitor.base import (
     Monitor,
     error_finding,
 )
-from driftwatch.monitor.defaults import DEFAULT_MONITOR_NAMES, default_monitors
-from driftwatch.monitor.drift import DriftMonitor
-from driftwatch.monitor.engine import FindingStore, MonitorEngine
+from driftwatch.monitor.drift.adherence import DriftMonitor
+from driftwatch.monitor.drift.goal import GoalDriftMonitor
+from driftwatch.monitor.drift.repetition import LoopMonitor
+from driftwatch.monitor.drift.sandbagging import SandbaggingMonitor
+from driftwatch.monitor.engine.defaults import DEFAULT_MONITOR_NAMES, default_monitors
+from driftwatch.monitor.engine.live import FindingStore, MonitorEngine
 from driftwatch.monitor.evidence import record_columns, safe_format
-from driftwatch.monitor.goal import GoalDriftMonitor
-from driftwatch.monitor.judge import JudgeClient, JudgeMonitor
-from driftwatch.monitor.loop import LoopMonitor
+from driftwatch.monitor.judge.judge import JudgeClient, JudgeMonitor
 from driftwatch.monitor.registry import (
     create_monitor,
     monitor,
     registered_monitors,
 )
-from driftwatch.monitor.rulepack import (
+from driftwatch.monitor.rules.rulepack import (
     FinalStateCheck,
     Rule,
     RulePack,
@@ -33,10 +34,9 @@ from driftwatch.monitor.rulepack import (
     load_rule_packs,
     resolve_packs,
 )
-from driftwatch.monitor.sandbagging import SandbaggingMonitor
-from driftwatch.monitor.saydo import SayDoMonitor
-from driftwatch.monitor.sequence_spec import SequencePattern, SequenceRule
-from driftwatch.monitor.window_spec import WindowPer, WindowRule
+from driftwatch.monitor.rules.sequence_spec import SequencePattern, SequenceRule
+from driftwatch.monitor.rules.window_spec import WindowPer, WindowRule
+from driftwatch.monitor.saydo.gap import SayDoMonitor
 
 __all__ = [
     "DEFAULT_MONITOR_NAMES",

@@ -16,8 +16,8 @@ import pyarrow as pa
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
-from driftwatch.core.batching import MicroBatcher
 from driftwatch.core.logging import get_logger
+from driftwatch.core.microbatch import MicroBatcher
 from driftwatch.core.records import SpanRecord
 from driftwatch.store import Store, records_to_arrow
 from driftwatch.tracing.convert import span_to_record

@@ -1,7 +1,7 @@
 """Window rules at runtime: counts and sums of matching spans per group and window.
 
 Contract of :class:`WindowTracker` (the caller is
-:class:`~driftwatch.monitor.sequence_runner.StatefulRules`): spans are stepped in stream
+:class:`~driftwatch.monitor.rules.stateful.StatefulRules`): spans are stepped in stream
 order, one thread, never raises for data. Semantics:
 
 - each span matching ``when`` adds 1 (count) or its ``value`` (sum; a NULL or non-finite
@@ -31,8 +31,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
 from driftwatch.core.records import SpanRecord
-from driftwatch.monitor.sequence import MAX_KEYS, BoundedMap, Hit, Key, SpanRef, hashable
-from driftwatch.monitor.window_spec import WindowRule
+from driftwatch.monitor.rules.sequence import MAX_KEYS, BoundedMap, Hit, Key, SpanRef, hashable
+from driftwatch.monitor.rules.window_spec import WindowRule
 
 __all__ = ["MAX_EVIDENCE_SPANS", "WindowTracker"]
 

@@ -6,7 +6,7 @@ sequences and windows) is evaluated on a micro-batch with one query
 (:class:`~driftwatch.store.predicates.PredicateEvaluator`), whatever the number of runs in
 it; matches are then grouped per run and filtered by each pack's ``scenarios``, and the
 stateful rules step through each run's records in order
-(:class:`~driftwatch.monitor.sequence_runner.StatefulRules`).
+(:class:`~driftwatch.monitor.rules.stateful.StatefulRules`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from driftwatch.monitor.evidence import (
     truncate_strings,
     truncate_text,
 )
-from driftwatch.monitor.packfile import (
+from driftwatch.monitor.registry import monitor
+from driftwatch.monitor.rules.pack import (
     FinalStateCheck,
     Rule,
     RulePack,
@@ -38,8 +39,7 @@ from driftwatch.monitor.packfile import (
     load_rule_packs,
     resolve_packs,
 )
-from driftwatch.monitor.registry import monitor
-from driftwatch.monitor.sequence_runner import StatefulRules
+from driftwatch.monitor.rules.stateful import StatefulRules
 from driftwatch.store import FinalStateEvaluator, PredicateEvaluator
 
 __all__ = [
@@ -76,8 +76,8 @@ class RulePackMonitor(BaseMonitor):
     means every discoverable pack (built-in and ``./monitors``).
 
     Findings: ``violation`` (or the rule's ``kind``) per matching span and per sequence or
-    window match (see :mod:`~driftwatch.monitor.sequence` and
-    :mod:`~driftwatch.monitor.window` for when they fire); after the run, the
+    window match (see :mod:`~driftwatch.monitor.rules.sequence` and
+    :mod:`~driftwatch.monitor.rules.window` for when they fire); after the run, the
     ``a_not_followed_by_b`` windows the run lived through and one per final-state
     expectation that is false; ``monitor_error`` once per run for a rule whose SQL fails
     at runtime (the other rules are still evaluated).

@@ -1,7 +1,7 @@
 """Sequence rules at runtime: one small state machine per rule and run.
 
 Contract of :class:`SequenceTracker` (the caller is
-:class:`~driftwatch.monitor.sequence_runner.StatefulRules`):
+:class:`~driftwatch.monitor.rules.stateful.StatefulRules`):
 
 - spans are stepped in stream order (the order records reach the monitor: span *end*
   order for live spans), whatever the micro-batch boundaries, so splitting a run's
@@ -49,7 +49,7 @@ from typing import Any, Final, Generic, Protocol, TypeVar
 from driftwatch.core import semconv as sc
 from driftwatch.core.records import SpanRecord
 from driftwatch.monitor.evidence import truncate_strings
-from driftwatch.monitor.sequence_spec import SequencePattern, SequenceRule
+from driftwatch.monitor.rules.sequence_spec import SequencePattern, SequenceRule
 
 __all__ = [
     "MAX_KEYS",

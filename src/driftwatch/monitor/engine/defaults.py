@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from driftwatch.monitor.base import Monitor
-from driftwatch.monitor.drift import DriftMonitor
-from driftwatch.monitor.goal import GoalDriftMonitor
-from driftwatch.monitor.judge import JudgeClient, JudgeMonitor
-from driftwatch.monitor.loop import LoopMonitor
-from driftwatch.monitor.rulepack import RulePack, RulePackMonitor
-from driftwatch.monitor.saydo import SayDoMonitor
+from driftwatch.monitor.drift.adherence import DriftMonitor
+from driftwatch.monitor.drift.goal import GoalDriftMonitor
+from driftwatch.monitor.drift.repetition import LoopMonitor
+from driftwatch.monitor.judge.judge import JudgeClient, JudgeMonitor
+from driftwatch.monitor.rules.rulepack import RulePack, RulePackMonitor
+from driftwatch.monitor.saydo.gap import SayDoMonitor
 from driftwatch.monitor.turngroup import SharesTurns, TurnGrouping
 
 __all__ = ["DEFAULT_MONITOR_NAMES", "default_monitors"]
@@ -35,7 +35,7 @@ def default_monitors(
     """Rule packs + adherence drift + goal drift + loop + say–do, and the LLM judge only
     when ``judge`` is given (a model string, a ``complete``-able client, or a ready
     :class:`JudgeMonitor`). Hand the list to one
-    :class:`~driftwatch.monitor.engine.MonitorEngine`: the drift monitor reads the rule
+    :class:`~driftwatch.monitor.engine.live.MonitorEngine`: the drift monitor reads the rule
     packs' violations through the engine. The monitors built here that read turns share
     one :class:`~driftwatch.monitor.turngroup.TurnGrouping` (each run is grouped into
     turns once), so call them as the engine does: every one of them with the same record

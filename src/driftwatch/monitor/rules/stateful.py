@@ -3,7 +3,7 @@
 :class:`StatefulRules` hands its SQL to the rule-pack monitor, which evaluates it with
 the single-span rules in one :class:`~driftwatch.store.PredicateEvaluator` query per
 micro-batch; it then walks each run's records in order through the per-run trackers
-(:mod:`~driftwatch.monitor.sequence`, :mod:`~driftwatch.monitor.window`) and turns their
+(:mod:`~driftwatch.monitor.rules.sequence`, :mod:`~driftwatch.monitor.rules.window`) and turns their
 hits into findings.
 
 SQL ids are ``<rule id>#<role>``: roles ``a``, ``b``, ``reset``, ``among`` and ``when``
@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from driftwatch.core.records import Finding, FindingKind, Severity, SpanRecord
 from driftwatch.monitor.evidence import safe_format
-from driftwatch.monitor.sequence import Hit, Key, PairCheck, SequenceTracker, hashable
-from driftwatch.monitor.sequence_spec import SequencePattern, SequenceRule
-from driftwatch.monitor.window import WindowTracker
-from driftwatch.monitor.window_spec import WindowRule
+from driftwatch.monitor.rules.sequence import Hit, Key, PairCheck, SequenceTracker, hashable
+from driftwatch.monitor.rules.sequence_spec import SequencePattern, SequenceRule
+from driftwatch.monitor.rules.window import WindowTracker
+from driftwatch.monitor.rules.window_spec import WindowRule
 from driftwatch.store import PairCondition
 
 if TYPE_CHECKING:
-    from driftwatch.monitor.packfile import RulePack
+    from driftwatch.monitor.rules.pack import RulePack
 
 __all__ = ["FindingFactory", "StatefulRules"]
 

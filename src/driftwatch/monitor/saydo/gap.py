@@ -1,6 +1,6 @@
 """Say–do gap: what the agent says about its actions against the actions it takes.
 
-Four checks, on claims found by :mod:`driftwatch.monitor.claims` (its docstring lists
+Four checks, on claims found by :mod:`driftwatch.monitor.saydo.claims` (its docstring lists
 the patterns and their limits):
 
 - ``denial-contradicted``: the agent denies acting on something ("I have not changed the
@@ -43,9 +43,11 @@ from typing import Any
 
 from driftwatch.core import semconv as sc
 from driftwatch.core.records import Finding, FindingKind, Severity, SpanRecord
-from driftwatch.monitor import saydo_state as st
 from driftwatch.monitor.base import BaseMonitor
-from driftwatch.monitor.claims import (
+from driftwatch.monitor.lexical import terms
+from driftwatch.monitor.registry import monitor
+from driftwatch.monitor.saydo import state as st
+from driftwatch.monitor.saydo.claims import (
     DEFAULT_ACTION_TOOLS,
     Claim,
     action_claims,
@@ -56,8 +58,6 @@ from driftwatch.monitor.claims import (
     object_matches,
     question_denial,
 )
-from driftwatch.monitor.lexical import terms
-from driftwatch.monitor.registry import monitor
 from driftwatch.monitor.turngroup import SharesTurns
 from driftwatch.monitor.turns import Turn
 

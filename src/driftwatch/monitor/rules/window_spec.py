@@ -16,7 +16,7 @@
         more_than: 200
         per: {attribute: driftwatch.sim.day}    # one window per value of the attribute
 
-The runtime semantics are in :mod:`driftwatch.monitor.window`.
+The runtime semantics are in :mod:`driftwatch.monitor.rules.window`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,12 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from driftwatch.monitor.sequence_spec import CheckedRule, SqlExpression, SqlNumber, SqlPredicate
+from driftwatch.monitor.rules.sequence_spec import (
+    CheckedRule,
+    SqlExpression,
+    SqlNumber,
+    SqlPredicate,
+)
 
 __all__ = ["WindowPer", "WindowRule"]
 

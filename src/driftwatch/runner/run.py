@@ -29,7 +29,7 @@ from driftwatch.scenario import Scenario, load_scenario
 
 if TYPE_CHECKING:
     from driftwatch.monitor import RulePack
-    from driftwatch.monitor.delivery import FindingStore
+    from driftwatch.monitor.engine.delivery import FindingStore
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """What the say–do monitor remembers about a run, and how it writes evidence. Plain data;
-used only by :mod:`driftwatch.monitor.saydo`, on one thread."""
+used only by :mod:`driftwatch.monitor.saydo.gap`, on one thread."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from typing import Any, Final
 
 from driftwatch.core import semconv as sc
 from driftwatch.core.records import Finding, SpanRecord
-from driftwatch.monitor.claims import Claim
 from driftwatch.monitor.evidence import truncate_strings, truncate_text
 from driftwatch.monitor.lexical import terms
+from driftwatch.monitor.saydo.claims import Claim
 from driftwatch.monitor.turns import ToolCallView
 
 __all__ = [

@@ -1,6 +1,6 @@
 """The live monitor engine: spans in, findings out, without ever holding up the agent.
 
-``submit`` only enqueues (on :class:`~driftwatch.core.batching.MicroBatcher`). One worker
+``submit`` only enqueues (on :class:`~driftwatch.core.microbatch.MicroBatcher`). One worker
 thread takes micro-batches, groups them by run (arrival order kept), runs every monitor,
 turns a monitor's exception into a ``monitor_error`` finding, then — in this order —
 keeps the findings in memory, writes them to the store and hands them to each sink.
@@ -26,10 +26,10 @@ from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any, Self, cast
 
-from driftwatch.core.batching import MicroBatcher
 from driftwatch.core.clock import SYSTEM_CLOCK, Clock
 from driftwatch.core.ids import DEFAULT_IDS, IdSource
 from driftwatch.core.logging import get_logger
+from driftwatch.core.microbatch import MicroBatcher
 from driftwatch.core.protocols import FindingSink
 from driftwatch.core.records import Finding, SpanRecord
 from driftwatch.monitor.base import (
@@ -39,7 +39,7 @@ from driftwatch.monitor.base import (
     FindingObserver,
     Monitor,
 )
-from driftwatch.monitor.delivery import (
+from driftwatch.monitor.engine.delivery import (
     FindingDelivery,
     FindingStore,
     close_components,

@@ -14,7 +14,7 @@ A sequence relates two spans of one run, ``a`` and ``b``, in one of four pattern
     a_not_followed_by_b   an a-span with no b-span within ``within_turns`` after it
     b_directly_after_a    the next span after an a-span (among ``among``) is a b-span
 
-The runtime semantics are in :mod:`driftwatch.monitor.sequence`.
+The runtime semantics are in :mod:`driftwatch.monitor.rules.sequence`.
 """
 
 from __future__ import annotations

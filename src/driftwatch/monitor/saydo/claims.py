@@ -1,5 +1,5 @@
 """First-person claims in an agent's text, found with regular expressions, and which tool
-calls would contradict (or back) them. Used by :mod:`driftwatch.monitor.saydo`.
+calls would contradict (or back) them. Used by :mod:`driftwatch.monitor.saydo.gap`.
 
 Claims recognised, one sentence at a time (sentences end at ``. ! ? ;`` or a newline):
 

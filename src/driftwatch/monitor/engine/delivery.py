@@ -33,7 +33,7 @@ __all__ = [
     "stable_finding_id",
 ]
 
-log = get_logger("driftwatch.monitor.engine")
+log = get_logger("driftwatch.monitor.engine.live")
 
 
 class FindingStore(Protocol):

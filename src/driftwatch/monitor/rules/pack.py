@@ -48,8 +48,13 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 from driftwatch.core.errors import NotFoundError, SpecError
 from driftwatch.core.resources import builtin_dir
 from driftwatch.core.yamlfile import Loc, line_for, load_yaml, validate
-from driftwatch.monitor.sequence_spec import CheckedRule, Identifier, SequenceRule, SqlPredicate
-from driftwatch.monitor.window_spec import WindowRule
+from driftwatch.monitor.rules.sequence_spec import (
+    CheckedRule,
+    Identifier,
+    SequenceRule,
+    SqlPredicate,
+)
+from driftwatch.monitor.rules.window_spec import WindowRule
 
 __all__ = [
     "FinalStateCheck",

@@ -1,0 +1,1 @@
+"""The optional LLM judge of a run's recent turns (``judge``)."""
