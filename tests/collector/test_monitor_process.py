@@ -15,7 +15,7 @@ from driftwatch.core.clock import SYSTEM_CLOCK
 from driftwatch.core.records import Finding, SpanRecord
 from driftwatch.ingest.conversation import conversation_spans
 from driftwatch.ingest.taubench import read_taubench
-from driftwatch.monitor import MonitorEngine, default_monitors, resolve_packs
+from driftwatch.monitor import EngineConfig, MonitorEngine, default_monitors, resolve_packs
 from driftwatch.monitor.engine.delivery import FindingDelivery
 from driftwatch.store.arrow import exact_span_table
 from driftwatch.testing import RecordingSink
@@ -36,7 +36,7 @@ def content(findings: Sequence[Finding]) -> list[tuple[object, ...]]:
 
 def start(sink: RecordingSink, **options: object) -> MonitorProcess:
     delivery = FindingDelivery(None, [sink], SYSTEM_CLOCK, record_alerts=False)
-    return MonitorProcess(resolve_packs(PACKS), delivery, **options)  # type: ignore[arg-type]
+    return MonitorProcess(EngineConfig(packs=tuple(resolve_packs(PACKS))), delivery, **options)  # type: ignore[arg-type]
 
 
 def test_same_findings_as_the_in_process_engine() -> None:
@@ -123,7 +123,7 @@ def test_a_child_that_cannot_build_its_monitors_is_a_one_line_error() -> None:
 
     delivery = FindingDelivery(None, [], SYSTEM_CLOCK, record_alerts=False)
     with pytest.raises(MonitorProcessError, match=r"failed to start: .*no-such-pack") as caught:
-        MonitorProcess(["no-such-pack"], delivery)  # type: ignore[list-item]
+        MonitorProcess(EngineConfig(packs=("no-such-pack",)), delivery)
     assert isinstance(caught.value, DriftwatchError)
     assert "\n" not in str(caught.value)
 
@@ -149,7 +149,7 @@ def test_a_replacement_child_rebuilds_the_open_runs_from_their_stored_spans(
     stored = exact_span_table(spans[:half + 1])  # committed before the child died
     with Store(tmp_path / "m.duckdb") as store:
         delivery = FindingDelivery(store, [], SYSTEM_CLOCK, record_alerts=False)
-        process = MonitorProcess(resolve_packs(PACKS), delivery,
+        process = MonitorProcess(EngineConfig(packs=tuple(resolve_packs(PACKS))), delivery,
                                  replay=lambda: [stored])
         try:
             process.submit(exact_span_table(spans[:half]))

@@ -247,37 +247,3 @@ def test_only_evaluates_the_named_rules_and_values_and_still_reports_compile_err
     assert nothing.matches == []
     assert set(nothing.errors) == {"broken"}
     assert nothing.values == {"path": [None] * len(batch), "tool": [None] * len(batch)}
-
-
-def test_arrow_rows_gives_the_rows_records_came_from_in_their_order() -> None:
-    import random
-
-    from driftwatch.store.arrow import (
-        SPAN_SCHEMA,
-        exact_span_table,
-        records_from_arrow,
-        records_to_arrow,
-    )
-    from driftwatch.store.predicates import ArrowRows
-
-    def make(n: int, run: str) -> list[SpanRecord]:
-        return [SpanRecord.create(trace_id=f"{n:032x}", span_id=f"{i + 1:016x}",
-                                  name=f"span {i}", start_time_ns=i + 1, end_time_ns=i + 2,
-                                  attributes={"gen_ai.conversation.id": run, "n": i})
-                for i in range(n)]
-
-    rows = ArrowRows()
-    tables = [exact_span_table(r) for r in (make(5, "a"), make(7, "b"))]
-    records = [records_from_arrow(table) for table in tables]
-    assert rows.table(records[0]) is None  # nothing registered
-    for table, made in zip(tables, records, strict=True):
-        rows.register(table, made)
-    mixed = records[0] + records[1]
-    random.Random(7).shuffle(mixed)
-    got = rows.table(mixed)
-    assert got is not None
-    assert got.schema == SPAN_SCHEMA
-    assert got.to_pylist() == records_to_arrow(mixed).to_pylist()
-    assert rows.table([*mixed, *make(1, "c")]) is None  # one unknown record: no table
-    rows.clear()
-    assert rows.table(records[0]) is None

@@ -2,16 +2,18 @@
 
 One interpreter cannot decode, commit and monitor 20,000 spans a second: the three share
 its lock, so the collector tops out near what one core does. Here the monitors run in a
-child process (``spawn``; a :class:`~driftwatch.monitor.engine.live.MonitorEngine` with the
-same ``default_monitors`` and packs as in-process runs), so decoding and the commit use
-one core and the monitors the other.
+child process (``spawn``; an engine that :func:`~driftwatch.monitor.engine.build.
+build_engine` makes from the collector's :class:`~driftwatch.monitor.engine.build.
+EngineConfig`, as every other caller does), so decoding and the commit use one core and
+the monitors the other.
 
 Protocol, over one duplex pipe (messages are pickled tuples):
 
 - parent → child: ``("spans", seq, ipc)`` the committed spans as an Arrow IPC stream
   (the table the store was written with, plus the exact nanosecond times);
   ``("end", req, run_id)``; ``("flush", req)``; ``("close",)``.
-- child → parent: ``("ready",)`` or ``("failed", message)`` at start;
+- child → parent: ``("ready", specs)`` (each monitor's spec) or ``("failed", message)``
+  at start;
   ``("findings", [Finding])`` as the engine finds them; ``("done", seq, n)`` once a
   span batch is evaluated; ``("ended", req)``; ``("flushed", req)``; ``("closed",)``.
 
@@ -46,6 +48,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
+from dataclasses import replace
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -55,10 +58,10 @@ from driftwatch.collector.gcpolicy import long_lived_process
 from driftwatch.core.errors import DriftwatchError
 from driftwatch.core.logging import get_logger
 from driftwatch.core.records import Finding
+from driftwatch.monitor.engine.build import EngineConfig, build_engine
 from driftwatch.monitor.engine.delivery import FindingDelivery, close_components
-from driftwatch.monitor.rules.pack import RulePack
-from driftwatch.store.arrow import column_values, records_from_arrow
-from driftwatch.store.predicates import ARROW_ROWS
+from driftwatch.store.arrow import column_values
+from driftwatch.store.span_batch import SpanBatch
 
 __all__ = ["MonitorProcess", "MonitorProcessError"]
 
@@ -88,22 +91,24 @@ class MonitorProcess:
 
     def __init__(
         self,
-        packs: Sequence[RulePack],
+        config: EngineConfig,
         delivery: FindingDelivery,
         *,
         max_in_flight: int = 65_536,
         max_in_flight_bytes: int = 128 * 1024 * 1024,
-        max_batch: int = 4096,
         start_timeout_s: float = 120.0,
         replay: Callable[[], Iterable[pa.Table]] | None = None,
     ) -> None:
-        self._packs = list(packs)
+        # a long-lived child that may evaluate a run again after a restart, and owns its
+        # monitors and its one sink, whatever the caller's settings
+        self._config = replace(config, keep_findings=False, stable_finding_ids=True,
+                               close_components=True)
+        self.monitor_specs: list[dict[str, Any]] = []  # what the child runs, once started
         self._replay = replay
         self._delivery = delivery
         self._max_in_flight = max_in_flight
         self._max_in_flight_bytes = max_in_flight_bytes  # one 15 MB span is one span
         self._in_flight_bytes: dict[int, int] = {}  # seq → table bytes
-        self._max_batch = max_batch
         self._start_timeout_s = start_timeout_s
         self._context = multiprocessing.get_context("spawn")
         self._send_lock = threading.Lock()
@@ -124,7 +129,7 @@ class MonitorProcess:
     def _start(self) -> None:
         parent, child = self._context.Pipe(duplex=True)
         process = self._context.Process(
-            target=_child_main, args=(child, self._packs, self._max_batch, os.getpid()),
+            target=_child_main, args=(child, self._config, os.getpid()),
             name="driftwatch-monitors", daemon=True,
         )
         process.start()
@@ -142,6 +147,7 @@ class MonitorProcess:
         if message[0] != "ready":
             process.join(5)
             raise MonitorProcessError(f"the monitor process failed to start: {message[1]}")
+        self.monitor_specs = list(message[1])
         self._connection, self._process = parent, process
         self._reader = threading.Thread(target=self._read, args=(parent, process),
                                         name="driftwatch-monitor-reader", daemon=True)
@@ -343,8 +349,7 @@ def _watch_parent(parent_pid: int, every_s: float = 0.2) -> None:
             os._exit(0)
 
 
-def _child_main(connection: Connection, packs: Sequence[RulePack], max_batch: int,
-                parent_pid: int) -> None:
+def _child_main(connection: Connection, config: EngineConfig, parent_pid: int) -> None:
     # the parent stops this process (after its last spans); a signal to the whole
     # process group must not kill it first and lose the findings in flight
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -358,17 +363,12 @@ def _child_main(connection: Connection, packs: Sequence[RulePack], max_batch: in
             connection.send(message)
 
     try:
-        from driftwatch.monitor import MonitorEngine, default_monitors
-
-        engine = MonitorEngine(default_monitors(packs), sinks=[_PipeSink(send)],
-                               close_components=True, max_batch=max_batch,
-                               max_pending=max(100_000, 4 * max_batch), keep_findings=False,
-                               stable_finding_ids=True)
+        engine = build_engine(config, sinks=[_PipeSink(send)])
     except Exception as error:  # a pack that will not load: the parent says why
         send(("failed", f"{type(error).__name__}: {error}"))
         return
     with long_lived_process():
-        send(("ready",))
+        send(("ready", [dict(monitor.spec) for monitor in engine.monitors]))
         try:
             _serve_parent(connection, engine, send)
         except OSError:  # the parent went away mid-reply: nothing left to do
@@ -415,11 +415,9 @@ def _serve_parent(connection: Connection, engine: Any, send: Any) -> None:
         for message in messages:
             kind = message[0]
             if kind == "spans":
-                table = seen.new_only(_table_from_ipc(message[2]))
-                records = records_from_arrow(table)
-                ARROW_ROWS.register(table, records)  # the rule packs take these rows
-                engine.submit_many(records)
-                replies.append(("done", message[1], len(records)))
+                batch = SpanBatch.from_table(seen.new_only(_table_from_ipc(message[2])))
+                engine.submit_batch(batch)  # the rule packs take their rows from its table
+                replies.append(("done", message[1], len(batch)))
             elif kind == "end":
                 engine.request_end_run(message[2])
                 seen.forget(message[2])
@@ -434,6 +432,5 @@ def _serve_parent(connection: Connection, engine: Any, send: Any) -> None:
                 connection.close()
                 return
         engine.flush(None)
-        ARROW_ROWS.clear()
         for reply in replies:
             send(reply)

@@ -4,7 +4,7 @@ metrics and the ASGI app. :class:`Collector` has no network code (see
 
 Span path: HTTP handler → decode → :class:`IngestQueue` (group commit to the store) →
 acknowledgement; after the commit, the run tracker and the monitors get the same
-records: the same ``MonitorEngine`` and ``default_monitors`` as in-process runs, in a
+records: an engine from the same builder (``build_engine``) as in-process runs, in a
 process of their own by default (:class:`~driftwatch.collector.monitor_process.
 MonitorProcess`: decoding and committing get one core, the monitors the other), or in
 this process (``monitor_process=False``, or when ``monitors`` are given).
@@ -34,14 +34,21 @@ from driftwatch.core.clock import SYSTEM_CLOCK, Clock
 from driftwatch.core.ids import DEFAULT_IDS, IdSource
 from driftwatch.core.logging import get_logger
 from driftwatch.core.protocols import FindingSink
-from driftwatch.monitor import MonitorEngine, builtin_pack_paths, default_monitors, resolve_packs
+from driftwatch.monitor import (
+    EngineConfig,
+    MonitorEngine,
+    RulePack,
+    build_engine,
+    builtin_pack_paths,
+    resolve_packs,
+)
 from driftwatch.monitor.base import Monitor
 from driftwatch.monitor.engine.delivery import FindingDelivery
 from driftwatch.store import Store
-from driftwatch.store.arrow import records_from_arrow
+from driftwatch.store.span_batch import SpanBatch
 from driftwatch.store.sql_worker import SqlWorker
 
-__all__ = ["Collector", "CollectorConfig"]
+__all__ = ["Collector", "CollectorConfig", "monitor_engine_config"]
 
 log = get_logger(__name__)
 
@@ -66,6 +73,20 @@ class CollectorConfig:
     limits: CollectorLimits = field(default_factory=CollectorLimits)
 
 
+def monitor_engine_config(config: CollectorConfig,
+                          packs: Sequence[RulePack] | None = None) -> EngineConfig:
+    """The collector's monitors: the configured rule packs (every built-in one when none
+    is named; ``packs`` when given, already loaded) and the defaults, in an engine that
+    lives as long as the collector. Raises ``UsageError`` for an unknown pack."""
+    if packs is None:
+        names: list[str | Path] = list(config.packs) or list(builtin_pack_paths())
+        packs = resolve_packs(names)
+    # Bigger micro-batches than in-process runs: one rule-pack query per batch is the
+    # monitors' main cost, and a collector's backlog comes in large bursts.
+    return EngineConfig(packs=tuple(packs), max_batch=4096, keep_findings=False,
+                        stable_finding_ids=True, close_components=True)
+
+
 class Collector:
     """Owns the store (the one writer of the DuckDB file) and everything that writes to
     it. ``monitors`` and ``sinks`` replace the defaults (tests, benchmarks); the stream
@@ -82,12 +103,9 @@ class Collector:
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.config = config
-        packs = None
+        engine_config = None
         if monitors is None:
-            names: list[str | Path] = list(config.packs) or list(builtin_pack_paths())
-            packs = resolve_packs(names)
-            if not config.monitor_process:
-                monitors = default_monitors(packs)
+            engine_config = monitor_engine_config(config)
         self.store = Store(config.db)
         try:
             self.metrics = CollectorMetrics()
@@ -98,21 +116,17 @@ class Collector:
                 *extra_sinks,
                 self.broadcast,
             ]
-            # Bigger micro-batches than in-process runs: one rule-pack query per batch is
-            # the monitors' main cost, and a collector's backlog comes in large bursts.
             self.engine: MonitorEngine | MonitorProcess
-            if monitors is None:
-                assert packs is not None
+            if engine_config is not None and config.monitor_process:
                 delivery = FindingDelivery(self.store, sinks, clock, record_alerts=True)
                 self.engine = MonitorProcess(
-                    packs, delivery, max_batch=4096, max_in_flight=config.max_queue_spans,
+                    engine_config, delivery, max_in_flight=config.max_queue_spans,
                     max_in_flight_bytes=config.limits.monitor_inflight_bytes,
                     replay=self._open_run_spans)
             else:
-                self.engine = MonitorEngine(monitors, store=self.store, sinks=sinks, ids=ids,
-                                            clock=clock, close_components=True,
-                                            max_batch=4096, keep_findings=False,
-                                            stable_finding_ids=True)
+                self.engine = build_engine(engine_config or monitor_engine_config(config, ()),
+                                           store=self.store, sinks=sinks, ids=ids,
+                                           clock=clock, monitors=monitors)
             self.reassigned = Counter(
                 "driftwatch_spans_reassigned", "Spans that claimed a run (or batch) closed "
                 "to the collector, stored apart from it.", ["reason"],
@@ -166,7 +180,7 @@ class Collector:
         if isinstance(self.engine, MonitorProcess):
             self.engine.submit(table)
         else:
-            self.engine.submit_many(records_from_arrow(table))
+            self.engine.submit_batch(SpanBatch.from_table(table))
 
     def _open_run_spans(self) -> list[pa.Table]:
         """The stored spans of the open runs (a new monitor process rebuilds their

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from driftwatch.core.records import Finding
 from driftwatch.ingest.conversation import ImportedRun
+from driftwatch.store.span_batch import SpanBatch
 
 if TYPE_CHECKING:
     from driftwatch.monitor.rules.pack import RulePack
@@ -39,11 +40,18 @@ def monitor_runs(runs: Sequence[ImportedRun], packs: Sequence[str | RulePack]) -
     """The default monitors plus ``packs`` (ids, paths or loaded packs) over each run's
     spans in stream order, as :func:`driftwatch.runner.run.run_scenario` runs them live
     (the run ends without a final environment state: recorded runs have none)."""
-    from driftwatch.monitor import MonitorEngine, default_monitors
+    return _monitor([SpanBatch.from_records(run.spans) for run in runs], runs, packs)
 
-    with MonitorEngine(default_monitors(packs), close_components=True) as engine:
-        for run in runs:
-            engine.submit_many(run.spans)
+
+def _monitor(batches: Sequence[SpanBatch], runs: Sequence[ImportedRun],
+             packs: Sequence[str | RulePack]) -> list[Finding]:
+    """:func:`monitor_runs` over each run's spans as a batch (the rule packs build the
+    batch's table, which the store then writes without converting again)."""
+    from driftwatch.monitor import EngineConfig, build_engine
+
+    with build_engine(EngineConfig(packs=tuple(packs), close_components=True)) as engine:
+        for batch, run in zip(batches, runs, strict=True):
+            engine.submit_batch(batch)
             engine.end_run(run.info.run_id, None, timeout_s=None)
         return engine.findings()
 
@@ -61,10 +69,11 @@ def store_runs(runs: Sequence[ImportedRun], *, source: str, path: Path, db_path:
         stored = {row[0] for row in store.query(
             "select run_id from runs where list_contains(?, run_id)", [ids]).rows}
         new = [run for run in runs if run.info.run_id not in stored]
-        findings = monitor_runs(new, loaded) if new else []
+        batches = [SpanBatch.from_records(run.spans) for run in new]
+        findings = _monitor(batches, new, loaded) if new else []
         with store.transaction():
             _write_batches(store, new, source, path)
-            store.write_spans([span for run in new for span in run.spans])
+            store.write_span_batch(SpanBatch.concat(batches))
             for run in new:
                 store.upsert_run(run.info)
             store.write_findings(findings)

@@ -14,6 +14,7 @@ from driftwatch.monitor.drift.adherence import DriftMonitor
 from driftwatch.monitor.drift.goal import GoalDriftMonitor
 from driftwatch.monitor.drift.repetition import LoopMonitor
 from driftwatch.monitor.drift.sandbagging import SandbaggingMonitor
+from driftwatch.monitor.engine.build import EngineConfig, MonitorSpec, build_engine, build_monitors
 from driftwatch.monitor.engine.defaults import DEFAULT_MONITOR_NAMES, default_monitors
 from driftwatch.monitor.engine.live import FindingStore, MonitorEngine
 from driftwatch.monitor.evidence import record_columns, safe_format
@@ -45,6 +46,7 @@ __all__ = [
     "BatchObserver",
     "DeferredFindings",
     "DriftMonitor",
+    "EngineConfig",
     "FinalStateCheck",
     "FindingObserver",
     "FindingStore",
@@ -54,6 +56,7 @@ __all__ = [
     "LoopMonitor",
     "Monitor",
     "MonitorEngine",
+    "MonitorSpec",
     "Rule",
     "RulePack",
     "RulePackMonitor",
@@ -63,6 +66,8 @@ __all__ = [
     "SequenceRule",
     "WindowPer",
     "WindowRule",
+    "build_engine",
+    "build_monitors",
     "builtin_pack_paths",
     "create_monitor",
     "default_monitors",

@@ -155,7 +155,7 @@ def execute_run(
     """
     from driftwatch.agent import run_agent
     from driftwatch.model import ModelClient
-    from driftwatch.monitor import MonitorEngine, create_monitor, default_monitors, resolve_packs
+    from driftwatch.monitor import EngineConfig, MonitorSpec, build_engine, resolve_packs
     from driftwatch.tracing import setup_tracing
 
     variant_name = variant or spec.default_variant
@@ -166,14 +166,14 @@ def execute_run(
         raise UsageError("--turns must be at least 1")
     pack_names = list(packs) if packs is not None else list(spec.rule_packs)
     resolver = resolve or resolve_packs
-    monitors: list[Any] = default_monitors(resolver(pack_names) if pack_names else ())
-    monitors += [create_monitor(ref.name, **ref.args) for ref in spec.monitors]
-    client = ModelClient(model, seed=seed, **(model_options or {}))  # type: ignore[arg-type]
-
-    started = time.perf_counter()
+    config = EngineConfig(
+        packs=tuple(resolver(pack_names)) if pack_names else (),
+        monitors=tuple(MonitorSpec(ref.name, ref.args) for ref in spec.monitors))
+    engine = build_engine(config, store=target.finding_store, sinks=sinks, ids=ids,
+                          clock=clock)
     try:
-        engine = MonitorEngine(monitors, store=target.finding_store, sinks=sinks, ids=ids,
-                               clock=clock)
+        client = ModelClient(model, seed=seed, **(model_options or {}))  # type: ignore[arg-type]
+        started = time.perf_counter()
         provider = setup_tracing([*target.consumers, engine], otlp=otlp)
         run_id = run_id or ids.run_id()
         info = RunInfo(
@@ -209,7 +209,8 @@ def execute_run(
         )
         provider.shutdown()
     finally:
-        for monitor in monitors:  # the judge's threads, the rule packs' DuckDB connections
+        engine.close()  # already closed with the tracing pipeline, unless it failed first
+        for monitor in engine.monitors:  # the judge's threads, the rule packs' connections
             close = getattr(monitor, "close", None)
             if callable(close):
                 close()

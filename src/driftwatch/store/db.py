@@ -28,12 +28,12 @@ from driftwatch.store.arrow import (
     SPAN_SCHEMA,
     column_values,
     findings_to_arrow,
-    records_to_arrow,
     to_json,
 )
 from driftwatch.store.connection import MEMORY, first_line, normalize_path, open_connection
 from driftwatch.store.migrations import apply_migrations
 from driftwatch.store.result import QueryResult, result_from_arrow
+from driftwatch.store.span_batch import SpanBatch
 
 AlertRow = tuple[str, str | None, str, str, int, datetime | None, str | None]
 """(alert_id, finding_id, sink, status, attempts, sent_at, error)"""
@@ -255,9 +255,14 @@ class Store:
         Idempotent on (trace_id, span_id): a span already stored, or repeated within
         ``records``, is stored once (the first copy wins).
         """
-        if not records:
+        return self.write_span_batch(SpanBatch.from_records(records))
+
+    def write_span_batch(self, batch: SpanBatch) -> int:
+        """:meth:`write_spans` for a :class:`SpanBatch`: its table (built at most once,
+        shared with the monitors that read it) in one idempotent insert."""
+        if not len(batch):
             return 0
-        return self.write_span_table(records_to_arrow(records), json_checked=True)
+        return self.write_span_table(batch.table, json_checked=True)
 
     def write_span_table(self, table: pa.Table, *, json_checked: bool = False) -> int:
         """Like :meth:`write_spans` for a table already in ``SPAN_SCHEMA`` (e.g. Arrow

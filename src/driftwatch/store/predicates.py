@@ -19,7 +19,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import repeat
 from typing import Any, Final
 
 import duckdb
@@ -29,6 +28,7 @@ import pyarrow.compute as pc
 from driftwatch.core.records import SpanRecord
 from driftwatch.store.arrow import DERIVED_ATTRIBUTE_COLUMNS, SPAN_SCHEMA, records_to_arrow
 from driftwatch.store.connection import MEMORY, first_line, open_connection
+from driftwatch.store.span_batch import SpanBatch
 from driftwatch.store.watchdog import Watchdog
 
 DEFAULT_PREDICATE_TIMEOUT_S: Final = 10.0
@@ -84,63 +84,12 @@ BATCH_COLUMNS: Final[tuple[str, ...]] = (
 _BATCH_SCHEMA: Final = pa.schema([pa.field("idx", pa.int64()), *SPAN_SCHEMA])
 
 
-class ArrowRows:
-    """Where records that came from an Arrow table are in it, so evaluating them takes
-    those rows instead of converting the records back (the collector's monitor process
-    gets its spans as Arrow and converts them once; converting back cost more than a
-    tenth of its time). Keyed by object identity: the owner registers a table and the
-    records made from it, and clears them once every batch with them is evaluated (while
-    registered, the records are alive, so identities are unique). Thread-safe."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._tables: list[pa.Table] = []
-        self._rows: dict[int, tuple[int, int]] = {}  # id(record) → (table, row)
-
-    def register(self, table: pa.Table, records: Sequence[SpanRecord]) -> None:
-        """``records[i]`` was made from row ``i`` of ``table`` (SPAN_SCHEMA columns, in
-        order; other columns are ignored)."""
-        if table.num_rows != len(records):
-            raise ValueError("one record per row")
-        with self._lock:
-            number = len(self._tables)
-            self._tables.append(table.select(SPAN_SCHEMA.names))
-            places = zip(repeat(number), range(len(records)))
-            self._rows.update(zip(map(id, records), places, strict=True))
-
-    def clear(self) -> None:
-        with self._lock:
-            self._tables.clear()
-            self._rows.clear()
-
-    def table(self, records: Sequence[SpanRecord]) -> pa.Table | None:
-        """The rows of ``records``, in their order; None unless every one is registered."""
-        with self._lock:
-            if not self._rows:
-                return None
-            try:
-                places = [self._rows[id(record)] for record in records]
-            except KeyError:
-                return None
-            used = sorted({number for number, _ in places})
-            start: dict[int, int] = {}
-            offset = 0
-            for number in used:
-                start[number] = offset
-                offset += self._tables[number].num_rows
-            source = (self._tables[used[0]] if len(used) == 1
-                      else pa.concat_tables([self._tables[n] for n in used]))
-        indices = pa.array([start[number] + row for number, row in places], pa.int64())
-        return source.take(indices)
-
-
-ARROW_ROWS: Final = ArrowRows()
-"""The process's registry (only the collector's monitor process registers tables)."""
-
-
 def _batch_table(records: Sequence[SpanRecord]) -> pa.Table:
-    table = ARROW_ROWS.table(records)
-    if table is None:
+    """The batch as the predicates read it: a :class:`SpanBatch`'s own table (built
+    once per batch, shared with whoever else needs it), else the records converted."""
+    if isinstance(records, SpanBatch):
+        table = records.table.select(SPAN_SCHEMA.names)
+    else:
         table = records_to_arrow(records)
     return table.add_column(0, "idx", pa.array(range(len(records)), type=pa.int64()))
 

@@ -10,6 +10,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from driftwatch.core.logging import get_logger
 from driftwatch.store import Store
+from driftwatch.store.span_batch import SpanBatch
 from driftwatch.tracing.convert import span_to_record
 
 log = get_logger(__name__)
@@ -32,8 +33,8 @@ class DuckDBSpanExporter(SpanExporter):
         if self._shutdown:
             return SpanExportResult.FAILURE
         try:
-            records = [span_to_record(span) for span in spans]
-            self._store.write_spans(records)
+            self._store.write_span_batch(SpanBatch.from_records(
+                [span_to_record(span) for span in spans]))
         except Exception as error:
             log.error("span export failed", batch_size=len(spans), error=str(error))
             return SpanExportResult.FAILURE

@@ -1,4 +1,5 @@
-"""The monitors a run gets unless told otherwise."""
+"""The monitors a run gets unless told otherwise, as keyword arguments (the same as
+``build_monitors(EngineConfig(...))``, see :mod:`driftwatch.monitor.engine.build`)."""
 
 from __future__ import annotations
 
@@ -7,17 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from driftwatch.monitor.base import Monitor
-from driftwatch.monitor.drift.adherence import DriftMonitor
-from driftwatch.monitor.drift.goal import GoalDriftMonitor
-from driftwatch.monitor.drift.repetition import LoopMonitor
+from driftwatch.monitor.engine.build import DEFAULT_MONITOR_NAMES, EngineConfig, build_monitors
 from driftwatch.monitor.judge.judge import JudgeClient, JudgeMonitor
-from driftwatch.monitor.rules.rulepack import RulePack, RulePackMonitor
-from driftwatch.monitor.saydo.gap import SayDoMonitor
-from driftwatch.monitor.turngroup import SharesTurns, TurnGrouping
+from driftwatch.monitor.rules.pack import RulePack
 
 __all__ = ["DEFAULT_MONITOR_NAMES", "default_monitors"]
-
-DEFAULT_MONITOR_NAMES = ("rule_pack", "drift", "goal_drift", "loop", "say_do")
 
 
 def default_monitors(
@@ -47,44 +42,9 @@ def default_monitors(
     drops monitors by registered name (``DEFAULT_MONITOR_NAMES``). Raises what the
     monitors raise on bad options (``ValueError``, ``UsageError`` for a missing pack).
     """
-    unknown = set(exclude) - set(DEFAULT_MONITOR_NAMES) - {"judge"}
-    if unknown:
-        raise ValueError(f"unknown monitor names in exclude: {', '.join(sorted(unknown))}")
-    monitors: list[Monitor] = []
-    if packs and "rule_pack" not in exclude:
-        monitors.append(RulePackMonitor(packs))
-    if "drift" not in exclude:
-        monitors.append(DriftMonitor(**dict(drift_options or {})))
-    if "goal_drift" not in exclude:
-        goal = dict(goal_options or {})
-        if embedding_model:
-            goal.setdefault("embedding_model", embedding_model)
-        monitors.append(GoalDriftMonitor(**goal))
-    if "loop" not in exclude:
-        monitors.append(LoopMonitor(**dict(loop_options or {})))
-    if "say_do" not in exclude:
-        monitors.append(SayDoMonitor(**dict(say_do_options or {})))
-    grouping = TurnGrouping()
-    for item in monitors:
-        if isinstance(item, SharesTurns):
-            item.share_turns(grouping)
-    if judge is not None and "judge" not in exclude:
-        monitors.append(_judge(judge, judge_options, grouping))
-    return monitors
-
-
-def _judge(
-    judge: str | JudgeClient | JudgeMonitor,
-    options: Mapping[str, Any] | None,
-    grouping: TurnGrouping,
-) -> JudgeMonitor:
-    """The judge to add: a ready one as given (it keeps its own turn grouping), else a
-    new one reading ``grouping``."""
-    if isinstance(judge, JudgeMonitor):
-        return judge
-    if isinstance(judge, str):
-        made = JudgeMonitor(judge, **dict(options or {}))
-    else:
-        made = JudgeMonitor(client=judge, **dict(options or {}))
-    made.share_turns(grouping)
-    return made
+    options = {name: value for name, value in (
+        ("judge", judge_options), ("drift", drift_options), ("goal_drift", goal_options),
+        ("loop", loop_options), ("say_do", say_do_options)) if value}
+    return build_monitors(EngineConfig(packs=tuple(packs), judge=judge,
+                                       embedding_model=embedding_model, options=options,
+                                       exclude=frozenset(exclude)))

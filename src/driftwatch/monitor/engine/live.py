@@ -23,6 +23,7 @@ import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import repeat
 from types import TracebackType
 from typing import Any, Self, cast
 
@@ -48,6 +49,7 @@ from driftwatch.monitor.engine.delivery import (
     in_stream_order,
     stable_finding_id,
 )
+from driftwatch.store.span_batch import SpanBatch
 
 __all__ = ["FindingStore", "MonitorEngine"]
 
@@ -74,6 +76,46 @@ class _RunContext:
     turn: int | None = None
     reported_errors: set[tuple[str, str, str]] = field(default_factory=set)
     occurrences: dict[tuple[Any, ...], int] = field(default_factory=dict)
+
+
+# A record of a SpanBatch, queued with its batch and row: the worker hands the monitors
+# per-run sub-batches whose table is taken from the submitted batch's table.
+_Row = tuple[SpanRecord, SpanBatch, int]
+_Item = SpanRecord | _Row | _EndRun | _Wake
+
+
+def _by_run(items: Sequence[SpanRecord | _Row]) -> dict[str, Sequence[SpanRecord]]:
+    """Each run's records in arrival order (runs in first-arrival order): a list for
+    submitted records, a :class:`SpanBatch` taken from the submitted batches for rows."""
+    if not any(type(item) is tuple for item in items):  # records only (in-process runs)
+        records: dict[str, list[SpanRecord]] = {}
+        for record in cast(Sequence[SpanRecord], items):
+            records.setdefault(record.run_id, []).append(record)
+        return cast(dict[str, Sequence[SpanRecord]], records)
+    grouped: dict[str, list[SpanRecord | _Row]] = {}
+    for item in items:
+        run_id = item[0].run_id if isinstance(item, tuple) else item.run_id
+        grouped.setdefault(run_id, []).append(item)
+    out: dict[str, Sequence[SpanRecord]] = {}
+    for run_id, members in grouped.items():
+        if all(isinstance(item, tuple) for item in members):
+            out[run_id] = _gathered(cast(list[_Row], members))
+        else:  # a mix of both: the rule packs convert the records once per micro-batch
+            out[run_id] = [item[0] if isinstance(item, tuple) else item for item in members]
+    return out
+
+
+def _gathered(rows: list[_Row]) -> SpanBatch:
+    """The rows as one batch whose table is taken from their batches' tables."""
+    parts: list[tuple[SpanBatch, list[int]]] = []
+    for _, source, index in rows:
+        if parts and parts[-1][0] is source:
+            parts[-1][1].append(index)
+        else:
+            parts.append((source, [index]))
+    if len(parts) == 1 and len(rows) == len(parts[0][0]):
+        return parts[0][0]  # the whole submitted batch, in order
+    return SpanBatch([row[0] for row in rows], parts=parts)
 
 
 class MonitorEngine:
@@ -133,7 +175,7 @@ class MonitorEngine:
         self._runs: dict[str, _RunContext] = {}  # worker thread only
         self._closed = False
         self._close_components = close_components
-        self._batcher: MicroBatcher[SpanRecord | _EndRun | _Wake] = MicroBatcher(
+        self._batcher: MicroBatcher[_Item] = MicroBatcher(
             self._handle,
             name="driftwatch-monitor",
             max_batch=max_batch,
@@ -158,6 +200,16 @@ class MonitorEngine:
         try:
             self._batcher.submit_many(records)
         except Exception:  # closed: the agent must not notice
+            self._drop(len(records))
+
+    def submit_batch(self, batch: SpanBatch) -> None:
+        """:meth:`submit_many` for a :class:`SpanBatch`: its records are built here (if
+        they are not already) and each micro-batch the monitors see takes its Arrow
+        rows from ``batch.table`` instead of converting the records back."""
+        records = batch.records
+        try:
+            self._batcher.submit_many(list(zip(records, repeat(batch), range(len(records)))))
+        except Exception:  # closed: the caller must not notice
             self._drop(len(records))
 
     def _drop(self, count: int) -> None:
@@ -311,9 +363,9 @@ class MonitorEngine:
 
     # --- worker side --------------------------------------------------------------------
 
-    def _handle(self, batch: Sequence[SpanRecord | _EndRun | _Wake]) -> None:
+    def _handle(self, batch: Sequence[_Item]) -> None:
         self._deliver(self._take_inbox())
-        segment: list[SpanRecord] = []
+        segment: list[SpanRecord | _Row] = []
         for item in batch:
             if isinstance(item, _Wake):
                 continue
@@ -327,11 +379,9 @@ class MonitorEngine:
         if segment:
             self._evaluate(segment)
 
-    def _evaluate(self, records: list[SpanRecord]) -> None:
+    def _evaluate(self, records: list[SpanRecord | _Row]) -> None:
         started = time.perf_counter()
-        by_run: dict[str, list[SpanRecord]] = {}
-        for record in records:
-            by_run.setdefault(record.run_id, []).append(record)
+        by_run = _by_run(records)
         for run_id, run_records in by_run.items():
             context = self._runs.get(run_id) or self._runs.setdefault(run_id, _RunContext())
             context.trace_id = context.trace_id or run_records[0].trace_id
@@ -363,7 +413,7 @@ class MonitorEngine:
             self._latencies.append(elapsed)
 
     def _observe_findings(
-        self, found: list[Finding], by_run: dict[str, list[SpanRecord]]
+        self, found: list[Finding], by_run: dict[str, Sequence[SpanRecord]]
     ) -> list[Finding]:
         """Show each run's findings of this round to the finding observers."""
         per_run: dict[str, list[Finding]] = {run_id: [] for run_id in by_run}

@@ -41,6 +41,7 @@ from driftwatch.monitor.rules.pack import (
 )
 from driftwatch.monitor.rules.stateful import StatefulRules
 from driftwatch.store import FinalStateEvaluator, PredicateEvaluator
+from driftwatch.store.span_batch import SpanBatch
 
 __all__ = [
     "FinalStateCheck",
@@ -184,7 +185,6 @@ class RulePackMonitor(BaseMonitor):
     def observe_batch(
         self, records_by_run: Mapping[str, Sequence[SpanRecord]]
     ) -> Mapping[str, Sequence[Finding]]:
-        flat: list[SpanRecord] = []
         owners: list[str] = []
         for run_id, records in records_by_run.items():
             state = self._state(run_id)
@@ -193,8 +193,8 @@ class RulePackMonitor(BaseMonitor):
                 state.trace_id = state.trace_id or record.trace_id
                 if record.turn is not None:
                     state.last_turn = max(record.turn, state.last_turn or record.turn)
-            flat.extend(records)
             owners.extend([run_id] * len(records))
+        flat = SpanBatch.concat(records_by_run.values())  # the engine's tables, if any
         results: dict[str, list[Finding]] = {run_id: [] for run_id in records_by_run}
         if self._predicates is None or not flat:
             return results
