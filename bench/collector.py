@@ -385,7 +385,7 @@ def _rate(spans: int, seconds: float) -> str:
 
 def components(requests: int, builtin_packs: bool) -> None:
     """Each stage alone on ``requests`` requests (see the module docstring)."""
-    from driftwatch.monitor import default_monitors, resolve_packs
+    from driftwatch.monitor import EngineConfig, build_monitors, resolve_packs
     from driftwatch.store import Store
     from driftwatch.tracing.otlp import records_from_otlp_protobuf
 
@@ -405,7 +405,7 @@ def components(requests: int, builtin_packs: bool) -> None:
         pack = Path(tmp) / "bench-policy.yaml"
         pack.write_text(BENCH_PACK)
         names: list[str | Path] = [*(builtin_pack_paths() if builtin_packs else []), pack]
-        monitors = default_monitors(resolve_packs(names))
+        monitors = build_monitors(EngineConfig(packs=tuple(resolve_packs(names))))
     per_batch = 4096 // SPANS_PER_REQUEST
     costs = dict.fromkeys((monitor.name for monitor in monitors), 0.0)
     for first in range(0, len(decoded), per_batch):
