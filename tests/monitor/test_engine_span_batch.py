@@ -13,7 +13,7 @@ import pytest
 from driftwatch.alert import AlertConfig
 from driftwatch.collector import Collector, CollectorConfig
 from driftwatch.core.records import Finding, SpanRecord
-from driftwatch.monitor import EngineConfig, build_engine, resolve_packs
+from driftwatch.monitor import BaseMonitor, EngineConfig, build_engine, resolve_packs
 from driftwatch.store import PredicateEvaluator, arrow
 from driftwatch.store.arrow import exact_span_table
 from driftwatch.store.predicates import BatchEvaluation
@@ -119,3 +119,37 @@ def test_the_collector_converts_committed_spans_once_for_its_monitors(
     assert conversions == {"records_to_arrow": 0, "records_from_arrow": 1}
     assert evaluated
     assert all(kind is SpanBatch and has_table for kind, has_table in evaluated)
+
+
+class Order(BaseMonitor):
+    """Keeps the span ids it is shown, and whether each round's Arrow rows match."""
+
+    name = "order"
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+        self.tables_match: list[bool] = []
+
+    def observe(self, run_id: str, records: Sequence[SpanRecord]) -> Sequence[Finding]:
+        self.seen.extend(record.span_id for record in records)
+        if isinstance(records, SpanBatch):
+            ids = records.table.column("span_id").to_pylist()
+            self.tables_match.append(ids == [record.span_id for record in records])
+        return ()
+
+
+def test_a_batch_submitted_again_reaches_the_monitors_in_submission_order() -> None:
+    factory = RecordFactory(run_id="run-1")
+    first = factory.tool_call("read_file", {"path": "a"}, 1)
+    batch = SpanBatch.from_table(exact_span_table(
+        [factory.tool_call("read_file", {"path": str(n)}, 1) for n in range(3)]))
+    order = Order()
+    with build_engine(EngineConfig(max_batch=3), monitors=[order]) as engine:
+        engine.submit(first)
+        engine.submit_batch(batch)
+        engine.submit_batch(batch)  # a replay: the same rows again, rounds cut elsewhere
+        assert engine.flush(30)
+    ids = [record.span_id for record in batch]
+    assert order.seen == [first.span_id, *ids, *ids]
+    assert order.tables_match
+    assert all(order.tables_match)

@@ -73,7 +73,14 @@ class SpanBatch(Sequence[SpanRecord]):
         records = [record for item in items for record in item]
         if not all(isinstance(item, SpanBatch) for item in items) or not items:
             return SpanBatch(records=records)
-        return SpanBatch(records, parts=[(item, None) for item in items])  # type: ignore[misc]
+        parts: list[tuple[SpanBatch, Sequence[int] | None]] = []
+        for item in items:
+            assert isinstance(item, SpanBatch)
+            if item._table is None and item._parts is not None:
+                parts.extend(item._parts)  # one take per source, not one per sub-batch
+            else:
+                parts.append((item, None))
+        return SpanBatch(records, parts=parts)
 
     def take(self, positions: Sequence[int]) -> SpanBatch:
         """The spans at ``positions`` (in that order)."""
@@ -109,11 +116,20 @@ class SpanBatch(Sequence[SpanRecord]):
     def _table_from_parts(self) -> pa.Table | None:
         if not self._parts:
             return None
-        tables = []
+        merged: list[tuple[SpanBatch, list[int] | None]] = []  # neighbours of one source
         for part, positions in self._parts:
+            if merged and merged[-1][0] is part:
+                rows = merged[-1][1]
+                if rows is None:
+                    rows = list(range(len(part)))
+                    merged[-1] = (part, rows)
+                rows.extend(range(len(part)) if positions is None else positions)
+            else:
+                merged.append((part, None if positions is None else list(positions)))
+        tables = []
+        for part, taken in merged:
             table = part.table.select(arrow.SPAN_SCHEMA.names)
-            tables.append(table if positions is None
-                          else table.take(pa.array(positions, pa.int64())))
+            tables.append(table if taken is None else table.take(pa.array(taken, pa.int64())))
         return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
 
     # --- Sequence -----------------------------------------------------------------------

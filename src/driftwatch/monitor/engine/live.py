@@ -113,7 +113,7 @@ def _gathered(rows: list[_Row]) -> SpanBatch:
             parts[-1][1].append(index)
         else:
             parts.append((source, [index]))
-    if len(parts) == 1 and len(rows) == len(parts[0][0]):
+    if len(parts) == 1 and parts[0][1] == list(range(len(parts[0][0]))):
         return parts[0][0]  # the whole submitted batch, in order
     return SpanBatch([row[0] for row in rows], parts=parts)
 
