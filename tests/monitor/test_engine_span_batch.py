@@ -4,6 +4,8 @@ converting the records back: once per batch, not once per micro-batch."""
 
 from __future__ import annotations
 
+import gc
+import weakref
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
@@ -129,8 +131,10 @@ class Order(BaseMonitor):
     def __init__(self) -> None:
         self.seen: list[str] = []
         self.tables_match: list[bool] = []
+        self.kept: list[Sequence[SpanRecord]] = []
 
     def observe(self, run_id: str, records: Sequence[SpanRecord]) -> Sequence[Finding]:
+        self.kept.append(records)  # as a monitor keeping a run's last records would
         self.seen.extend(record.span_id for record in records)
         if isinstance(records, SpanBatch):
             ids = records.table.column("span_id").to_pylist()
@@ -153,3 +157,19 @@ def test_a_batch_submitted_again_reaches_the_monitors_in_submission_order() -> N
     assert order.seen == [first.span_id, *ids, *ids]
     assert order.tables_match
     assert all(order.tables_match)
+
+
+def test_records_a_monitor_keeps_do_not_keep_the_submitted_batch_alive() -> None:
+    factory = RecordFactory(run_id="run-1")
+    batch = SpanBatch.from_table(exact_span_table(
+        [factory.tool_call("read_file", {"path": str(n)}, 1) for n in range(4)]))
+    source = weakref.ref(batch)
+    order = Order()
+    with build_engine(EngineConfig(), monitors=[order]) as engine:
+        engine.submit_batch(batch)
+        assert engine.flush(30)
+    del batch
+    gc.collect()
+    assert source() is None
+    assert [len(kept) for kept in order.kept] == [4]
+    assert order.kept[0][0].span_id == f"{1:016x}"

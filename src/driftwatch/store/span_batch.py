@@ -36,7 +36,7 @@ class SpanBatch(Sequence[SpanRecord]):
     """The spans of one batch; a read-only ``Sequence[SpanRecord]`` that also has
     :attr:`table`. Build it with :meth:`from_records` or :meth:`from_table`."""
 
-    __slots__ = ("_parts", "_records", "_table")
+    __slots__ = ("__weakref__", "_parts", "_records", "_table")
 
     def __init__(
         self,
@@ -87,6 +87,15 @@ class SpanBatch(Sequence[SpanRecord]):
         records = self.records
         return SpanBatch([records[n] for n in positions], parts=[(self, positions)])
 
+    def release(self) -> None:
+        """Forget the batches this one was taken from (and the table taken from them):
+        from now on it holds only its records, so a monitor that keeps a run's last
+        records does not keep a whole source batch alive. Its table, if asked for
+        again, is made from the records."""
+        if self._parts is not None:
+            self._parts = None
+            self._table = None
+
     # --- the two forms ------------------------------------------------------------------
 
     @property
@@ -129,7 +138,9 @@ class SpanBatch(Sequence[SpanRecord]):
         tables = []
         for part, taken in merged:
             table = part.table.select(arrow.SPAN_SCHEMA.names)
-            tables.append(table if taken is None else table.take(pa.array(taken, pa.int64())))
+            if taken is not None and taken != list(range(table.num_rows)):  # else all, in order
+                table = table.take(pa.array(taken, pa.int64()))
+            tables.append(table)
         return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
 
     # --- Sequence -----------------------------------------------------------------------

@@ -113,8 +113,6 @@ def _gathered(rows: list[_Row]) -> SpanBatch:
             parts[-1][1].append(index)
         else:
             parts.append((source, [index]))
-    if len(parts) == 1 and parts[0][1] == list(range(len(parts[0][0]))):
-        return parts[0][0]  # the whole submitted batch, in order
     return SpanBatch([row[0] for row in rows], parts=parts)
 
 
@@ -406,6 +404,9 @@ class MonitorEngine:
         if self._observers:
             found.extend(self._observe_findings(found, by_run))
         self._deliver(in_stream_order(found, by_run))
+        for run_records in by_run.values():
+            if isinstance(run_records, SpanBatch):  # made by _gathered for this round
+                run_records.release()  # monitors may keep them; not the source batch
         elapsed = time.perf_counter() - started
         with self._lock:
             self._records_seen += len(records)
