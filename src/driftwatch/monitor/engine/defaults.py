@@ -9,7 +9,7 @@ from typing import Any
 from driftwatch.monitor.base import Monitor
 from driftwatch.monitor.drift.adherence import DriftMonitor
 from driftwatch.monitor.drift.goal import GoalDriftMonitor
-from driftwatch.monitor.drift.repetition import LoopMonitor
+from driftwatch.monitor.drift.repetition import RepetitionMonitor
 from driftwatch.monitor.judge.judge import JudgeClient, JudgeMonitor
 from driftwatch.monitor.rules.rulepack import RulePack, RulePackMonitor
 from driftwatch.monitor.saydo.gap import SayDoMonitor
@@ -61,7 +61,7 @@ def default_monitors(
             goal.setdefault("embedding_model", embedding_model)
         monitors.append(GoalDriftMonitor(**goal))
     if "loop" not in exclude:
-        monitors.append(LoopMonitor(**dict(loop_options or {})))
+        monitors.append(RepetitionMonitor(**dict(loop_options or {})))
     if "say_do" not in exclude:
         monitors.append(SayDoMonitor(**dict(say_do_options or {})))
     grouping = TurnGrouping()
