@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from driftwatch.report.batch import build_batch_report
-from driftwatch.report.markdown import cell
+from driftwatch.report.markdown import batch_markdown, cell
 from driftwatch.store import Store
 
 AddBatch = Callable[..., None]
@@ -25,7 +25,7 @@ def test_cell_cuts_long_values() -> None:
 def test_batch_markdown_with_hostile_names_keeps_its_table(store: Store,
                                                           add_batch: AddBatch) -> None:
     add_batch(store, "night", [(10, 2), (10, None)], variant="pressure|<b>x</b>\nnext")
-    text = build_batch_report(store, "night").to_markdown()
+    text = batch_markdown(build_batch_report(store, "night"))
     rows = [line for line in text.splitlines() if line.startswith("| oversight-config")]
     assert rows[0].split(" | ")[2] == "pressure\\|&lt;b&gt;x&lt;/b&gt; next"
     assert rows[0].count(" | ") == 5
