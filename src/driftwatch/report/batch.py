@@ -1,10 +1,10 @@
 """Everything the batch report shows, read from the store's public views.
 
-:func:`build_batch_report` returns one :class:`~driftwatch.report.contents.BatchReport`;
-:func:`~driftwatch.report.html.render_html` and
-:func:`~driftwatch.report.markdown.batch_markdown` render it. Statistics
-come from :mod:`driftwatch.report.summary` (one group per scenario × model × variant);
-the page groups those by scenario × model so that variants share a chart.
+:func:`build_batch_report` returns one :class:`~driftwatch.report.contents.BatchReport`,
+which :func:`~driftwatch.report.html.render_html` and
+:func:`~driftwatch.report.markdown.batch_markdown` render. Statistics come from
+:mod:`driftwatch.report.summary` (one group per scenario × model × variant); the page
+groups those by scenario × model so that variants share a chart.
 
 Pages stay fast with hundreds of runs because everything per run is capped: at most
 ``max_rules`` rules with one example each, and at most ``max_runs`` runs per section with
