@@ -6,6 +6,8 @@ its :class:`CellResult` (run row, spans as one Arrow table, findings) travels ba
 driver, the batch's single writer. Monitors run in the worker, next to the spans.
 """
 
+# function-level imports: start-up — the driver imports this module for CellTask and CellResult,
+# only workers load the run machinery (runner, monitors, litellm) and the process-control modules
 from __future__ import annotations
 
 import functools

@@ -1,5 +1,7 @@
 """``driftwatch report``: one batch as a self-contained HTML page and a Markdown summary."""
 
+# function-level imports: start-up — every command imports what it runs when it runs, so each
+# starts in ≤ 0.5 s (tests/cli/test_startup_imports.py)
 from __future__ import annotations
 
 import os

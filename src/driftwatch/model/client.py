@@ -1,5 +1,7 @@
 """The one way driftwatch calls a model: litellm underneath, our retries on top."""
 
+# function-level imports: start-up — litellm takes seconds to import, so it loads at the first real
+# model call
 from __future__ import annotations
 
 import json
