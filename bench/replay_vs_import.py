@@ -19,8 +19,8 @@ from collections import Counter
 from pathlib import Path
 
 from driftwatch.batch.run import run_scenario
-from driftwatch.ingest import conversation_spans, monitor_runs
-from driftwatch.ingest.taubench import read_taubench
+from driftwatch.importers import conversation_spans, monitor_runs
+from driftwatch.importers.taubench import read_taubench
 from driftwatch.model.replay import replay_scenario
 
 

@@ -21,7 +21,7 @@ from driftwatch.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from driftwatch.ingest import ImportedRun
+    from driftwatch.importers import ImportedRun
 
 import_app = typer.Typer(
     help="Import recorded agent runs as traces (monitors run over them).",
@@ -45,7 +45,7 @@ def _import(source: str, path: Path, read: Callable[[], list[ImportedRun]], db: 
             packs: list[str] | None, fmt: OutputFormat) -> None:
     from driftwatch.core.errors import NotFoundError
     from driftwatch.core.settings import db_path
-    from driftwatch.ingest import store_runs
+    from driftwatch.importers import store_runs
 
     if not path.is_file():
         raise NotFoundError(f"{path}: no such file")
@@ -67,8 +67,8 @@ def tau_bench(path: PathArgument, db: DbOption = None, model: ModelOption = None
 
     Example: driftwatch import tau-bench gpt-4o-airline.json --pack taubench-airline
     """
-    from driftwatch.ingest import conversation_spans
-    from driftwatch.ingest.taubench import read_taubench
+    from driftwatch.importers import conversation_spans
+    from driftwatch.importers.taubench import read_taubench
 
     def read() -> list[ImportedRun]:
         conversations = read_taubench(path, scenario_id=scenario_id, model=model)
@@ -86,8 +86,8 @@ def openai_jsonl(path: PathArgument, db: DbOption = None, model: ModelOption = N
 
     Example: driftwatch import openai-jsonl chats.jsonl --model openai/gpt-4o
     """
-    from driftwatch.ingest import conversation_spans
-    from driftwatch.ingest.openai_jsonl import read_openai_jsonl
+    from driftwatch.importers import conversation_spans
+    from driftwatch.importers.openai_jsonl import read_openai_jsonl
 
     def read() -> list[ImportedRun]:
         conversations = read_openai_jsonl(path, scenario_id=scenario_id, model=model)
@@ -104,7 +104,7 @@ def otlp_json(path: PathArgument, db: DbOption = None, pack: PackOption = None,
 
     Example: driftwatch import otlp-json traces.jsonl
     """
-    from driftwatch.ingest.otlp_json import read_otlp_json
+    from driftwatch.importers.otlp_json import read_otlp_json
 
     _import("otlp-json", path, lambda: read_otlp_json(path), db, pack,
             output_format(fmt, as_json))

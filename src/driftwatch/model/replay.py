@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from litellm.llms.custom_llm import CustomLLM
     from litellm.types.utils import ModelResponse
 
-    from driftwatch.ingest import Conversation
+    from driftwatch.importers import Conversation
     from driftwatch.scenario import Scenario
 
 __all__ = ["PROVIDER", "ReplayUser", "load_recording", "register_replay_provider",
@@ -55,8 +55,8 @@ def _split(model: str) -> tuple[Path, str | None]:
 
 @functools.lru_cache(maxsize=32)
 def _recordings(path: Path, mtime_ns: int) -> tuple[Conversation, ...]:
-    from driftwatch.ingest.openai_jsonl import read_openai_jsonl
-    from driftwatch.ingest.taubench import read_taubench
+    from driftwatch.importers.openai_jsonl import read_openai_jsonl
+    from driftwatch.importers.taubench import read_taubench
 
     text = path.read_text(encoding="utf-8").lstrip()
     reader = read_taubench if text.startswith("[") else read_openai_jsonl
@@ -140,7 +140,7 @@ def _register_tools(arguments_by_name: Mapping[str, list[str]]) -> None:
 
 
 def _parsed(call: Mapping[str, Any]) -> dict[str, Any]:
-    from driftwatch.ingest.conversation import parsed_arguments
+    from driftwatch.importers.conversation import parsed_arguments
 
     return parsed_arguments(call["function"].get("arguments"))
 
@@ -148,7 +148,7 @@ def _parsed(call: Mapping[str, Any]) -> dict[str, Any]:
 def replay_scenario(model: str, *, scenario_id: str | None = None) -> Scenario:
     """The scenario that replays the recording ``model`` names (registers the ``replay``
     provider and the recorded tool names as replay tools)."""
-    from driftwatch.ingest.conversation import call_results
+    from driftwatch.importers.conversation import call_results
     from driftwatch.scenario import Scenario
 
     conversation = load_recording(model)

@@ -20,7 +20,7 @@ from typing import Any, Final
 from driftwatch.core import semconv as sc
 from driftwatch.core.errors import UsageError
 from driftwatch.core.records import RunInfo, RunStatus, SpanRecord, ns_to_datetime
-from driftwatch.ingest import jsonfile
+from driftwatch.importers import jsonfile
 
 __all__ = [
     "Conversation",

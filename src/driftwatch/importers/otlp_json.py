@@ -20,8 +20,8 @@ from driftwatch.core.records import (
     SpanRecord,
     ns_to_datetime,
 )
-from driftwatch.ingest import jsonfile
-from driftwatch.ingest.conversation import ImportedRun, ImportFormatError
+from driftwatch.importers import jsonfile
+from driftwatch.importers.conversation import ImportedRun, ImportFormatError
 from driftwatch.tracing.otlp import OtlpDecodeError, records_from_otlp_json
 
 __all__ = ["decode_request", "read_otlp_json"]

@@ -5,13 +5,13 @@ and field), then :func:`store_runs` writes everything in one transaction and run
 monitors over it. The span shape is documented in ``docs/importers.md``.
 """
 
-from driftwatch.ingest.conversation import (
+from driftwatch.importers.conversation import (
     Conversation,
     ImportedRun,
     ImportFormatError,
     conversation_spans,
 )
-from driftwatch.ingest.store_runs import ImportSummary, monitor_runs, store_runs
+from driftwatch.importers.store_runs import ImportSummary, monitor_runs, store_runs
 
 __all__ = [
     "Conversation",

@@ -10,8 +10,8 @@ import json
 from pathlib import Path
 from typing import Any, Final
 
-from driftwatch.ingest import jsonfile
-from driftwatch.ingest.conversation import (
+from driftwatch.importers import jsonfile
+from driftwatch.importers.conversation import (
     Conversation,
     ImportFormatError,
     check_messages,

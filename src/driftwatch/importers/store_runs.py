@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from driftwatch.core.records import Finding
-from driftwatch.ingest.conversation import ImportedRun
+from driftwatch.importers.conversation import ImportedRun
 
 if TYPE_CHECKING:
     from driftwatch.monitor.packfile import RulePack
