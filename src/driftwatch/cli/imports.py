@@ -27,11 +27,17 @@ AUTO: Final = "auto"
 
 class _DetectingGroup(TyperGroup):
     """``driftwatch import FILE`` is ``driftwatch import auto FILE``: a first word that
-    names no subcommand is taken as the file."""
+    names no subcommand is taken as the file, unless it names a registered importer
+    without a subcommand of its own (a plugin): ``import NAME FILE`` is then
+    ``import auto --importer NAME FILE``."""
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
         if args and args[0] not in self.commands and not args[0].startswith("-"):
-            args = [AUTO, *args]
+            # the registry loads the entry-point plugins: only on this path, not at start-up
+            from driftwatch.core.importer import registered_importers
+
+            named = args[0] in registered_importers() and len(args) > 1
+            args = [AUTO, "--importer", args[0], *args[1:]] if named else [AUTO, *args]
         return super().resolve_command(ctx, args)
 
 
