@@ -19,8 +19,11 @@ from driftwatch.cli.common import (
     OutputFormat,
     handle_errors,
     output_format,
+    render_rows,
     render_summary,
 )
+from driftwatch.core.errors import NotFoundError
+from driftwatch.core.settings import db_path
 
 AUTO: Final = "auto"
 
@@ -33,7 +36,7 @@ class _DetectingGroup(TyperGroup):
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
         if args and args[0] not in self.commands and not args[0].startswith("-"):
-            # the registry loads the entry-point plugins: only on this path, not at start-up
+            # the registry (importlib.metadata, plugins) loads on this path only: start-up time
             from driftwatch.core.importer import registered_importers
 
             named = args[0] in registered_importers() and len(args) > 1
@@ -69,8 +72,6 @@ def _import(name: str | None, path: Path, db: str | None, packs: list[str] | Non
             fmt: OutputFormat, *, scenario_id: str | None = None,
             model: str | None = None) -> None:
     # the importers pull in the store and the OTLP decoder: only for this command
-    from driftwatch.core.errors import NotFoundError
-    from driftwatch.core.settings import db_path
     from driftwatch.importers import (
         ImportedRun,
         conversation_spans,
@@ -150,9 +151,6 @@ def evaluate_command(*, db: str | None, label: str, positive: str, batch: str | 
     """``driftwatch evaluate``: load, evaluate, print a summary table and the per-rule
     table (or one JSON object)."""
     # the store (DuckDB) and the statistics load only for this command (start-up time)
-    from driftwatch.cli.common import render_rows
-    from driftwatch.core.errors import NotFoundError
-    from driftwatch.core.settings import db_path
     from driftwatch.report.evaluate import evaluate_runs, load_labelled_runs
     from driftwatch.store import Store
 
@@ -204,7 +202,6 @@ def replay_command(*, recording: str, db: str | None, packs: list[str] | None,
     """``driftwatch replay``: one recorded run through the agent loop, monitors live."""
     # the agent loop (langgraph, litellm) loads only for this command (start-up time)
     from driftwatch.batch.run import run_scenario
-    from driftwatch.core.settings import db_path
     from driftwatch.model.replay import replay_scenario
 
     model = recording if recording.startswith("replay/") else f"replay/{recording}"
