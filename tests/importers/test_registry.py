@@ -127,6 +127,13 @@ def test_a_span_format_cannot_be_replayed() -> None:
         load_recording(f"replay/{OTEL}")
 
 
+def test_a_recording_without_runs_is_a_usage_error(tmp_path: Path) -> None:
+    path = tmp_path / "empty.json"
+    path.write_text("[]\n", encoding="utf-8")
+    with pytest.raises(UsageError, match="no conversations"):
+        load_recording(f"replay/{path}")
+
+
 def test_replay_reaches_the_importers_through_the_entry_point_not_an_import() -> None:
     """The model layer imports no importer; the registry loads the built-ins by entry
     point when a recording is first read."""

@@ -148,12 +148,14 @@ def _score(name: str, found: Importer, path: Path, head: str) -> float:
 
 def read_conversations(path: Path) -> list[Conversation]:
     """The conversations of a recording, its format detected (what ``replay/*`` reads).
-    A format that holds spans rather than conversations is refused with a
-    :class:`UsageError`."""
+    A format that holds spans rather than conversations, or a file without any, is
+    refused with a :class:`UsageError`."""
     found = detect_importer(path)
     loaded = found.load(path)
     conversations = [item for item in loaded if isinstance(item, Conversation)]
     if len(conversations) != len(loaded):
         raise UsageError(f"{path}: {found.name} files hold spans, not conversations; "
                          "they can be imported but not replayed")
+    if not conversations:
+        raise UsageError(f"{path}: no conversations")
     return conversations
