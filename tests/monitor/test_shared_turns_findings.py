@@ -16,8 +16,8 @@ import pytest
 
 from driftwatch.core import FrozenClock, SequentialIds, SpanRecord
 from driftwatch.core.records import Finding
-from driftwatch.ingest.conversation import conversation_spans
-from driftwatch.ingest.taubench import read_taubench
+from driftwatch.importers.conversation import conversation_spans
+from driftwatch.importers.taubench import read_taubench
 from driftwatch.monitor import (
     DriftMonitor,
     GoalDriftMonitor,

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from driftwatch.core.importer import ImportedRun
 from driftwatch.core.records import Finding
-from driftwatch.ingest.conversation import ImportedRun
 
 if TYPE_CHECKING:
     from driftwatch.monitor.rules.pack import RulePack
