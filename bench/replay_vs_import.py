@@ -18,8 +18,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from driftwatch.ingest import conversation_spans, monitor_runs
-from driftwatch.ingest.taubench import read_taubench
+from driftwatch.importers import conversation_spans, monitor_runs
+from driftwatch.importers.taubench import read_taubench
 from driftwatch.model.replay import replay_scenario
 from driftwatch.runner.run import run_scenario
 

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from driftwatch.cli.app import app
 from driftwatch.core.errors import SandboxError
 from driftwatch.report.batch import build_batch_report
+from driftwatch.report.markdown import batch_markdown
 from driftwatch.store import Store
 
 DATA = Path(__file__).parents[1] / "data"
@@ -68,7 +69,7 @@ def test_failed_runs_are_listed_and_exit_3(tmp_path: Path, broken_sandbox: None)
     assert "4 planned runs: 2 completed, 2 failed." in first_screen
     assert first_screen.count("SandboxError: bubblewrap") == 2
     with Store(db, read_only=True) as store:
-        markdown = build_batch_report(store, "batch-f").to_markdown()
+        markdown = batch_markdown(build_batch_report(store, "batch-f"))
     assert "**4 planned runs: 2 completed, 2 failed**" in markdown
     assert "## Runs that did not complete" in markdown
 

@@ -21,7 +21,7 @@ from driftwatch.cli import app
 from driftwatch.cli.common import handle_errors
 
 runner = CliRunner()
-OTEL = Path(__file__).parents[1] / "data" / "ingest" / "otel-file-exporter.jsonl"
+OTEL = Path(__file__).parents[1] / "data" / "importers" / "otel-file-exporter.jsonl"
 
 # A meta-path finder that makes the named top-level modules look uninstalled, then the CLI.
 BLOCKED_CLI = """\

@@ -13,8 +13,8 @@ from pathlib import Path
 from driftwatch.collector.monitor_process import MonitorProcess
 from driftwatch.core.clock import SYSTEM_CLOCK
 from driftwatch.core.records import Finding, SpanRecord
-from driftwatch.ingest.conversation import conversation_spans
-from driftwatch.ingest.taubench import read_taubench
+from driftwatch.importers.conversation import conversation_spans
+from driftwatch.importers.taubench import read_taubench
 from driftwatch.monitor import EngineConfig, MonitorEngine, default_monitors, resolve_packs
 from driftwatch.monitor.engine.delivery import FindingDelivery
 from driftwatch.store.arrow import exact_span_table

@@ -9,7 +9,7 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from driftwatch.model.retry import (
+from driftwatch.core.retry import (
     backoff_delay,
     describe_error,
     is_transient,

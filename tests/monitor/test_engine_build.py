@@ -14,7 +14,7 @@ from driftwatch.alert import AlertConfig
 from driftwatch.collector import Collector, CollectorConfig
 from driftwatch.core import FrozenClock, SequentialIds, Severity
 from driftwatch.core.records import Finding, SpanRecord
-from driftwatch.ingest import monitor_runs
+from driftwatch.importers import monitor_runs
 from driftwatch.monitor import (
     DEFAULT_MONITOR_NAMES,
     BaseMonitor,

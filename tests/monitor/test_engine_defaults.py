@@ -14,7 +14,7 @@ from driftwatch.monitor import (
     DriftMonitor,
     GoalDriftMonitor,
     JudgeMonitor,
-    LoopMonitor,
+    RepetitionMonitor,
     RulePackMonitor,
     SayDoMonitor,
     create_monitor,
@@ -35,7 +35,7 @@ def test_the_defaults_are_rule_packs_drift_goal_loop_and_say_do(oversight_pack: 
         RulePackMonitor,
         DriftMonitor,
         GoalDriftMonitor,
-        LoopMonitor,
+        RepetitionMonitor,
         SayDoMonitor,
     ]
     assert [m.spec["name"] for m in monitors] == list(DEFAULT_MONITOR_NAMES)
@@ -52,7 +52,7 @@ def test_the_judge_only_when_configured_and_options_reach_each_monitor() -> None
     judge = monitors[-1]
     assert isinstance(judge, JudgeMonitor)
     assert judge.every_turns == 3
-    loop = next(m for m in monitors if isinstance(m, LoopMonitor))
+    loop = next(m for m in monitors if isinstance(m, RepetitionMonitor))
     assert loop.min_repeats == 4
     goal = next(m for m in monitors if isinstance(m, GoalDriftMonitor))
     assert goal.method == "embedding"

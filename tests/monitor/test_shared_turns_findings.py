@@ -16,13 +16,13 @@ import pytest
 
 from driftwatch.core import FrozenClock, SequentialIds, SpanRecord
 from driftwatch.core.records import Finding
-from driftwatch.ingest.conversation import conversation_spans
-from driftwatch.ingest.taubench import read_taubench
+from driftwatch.importers.conversation import conversation_spans
+from driftwatch.importers.taubench import read_taubench
 from driftwatch.monitor import (
     DriftMonitor,
     GoalDriftMonitor,
-    LoopMonitor,
     MonitorEngine,
+    RepetitionMonitor,
     RulePackMonitor,
     SayDoMonitor,
     builtin_pack_paths,
@@ -106,7 +106,7 @@ def simulated() -> tuple[list[RulePack], Runs]:
 
 def own_groupings(packs: Sequence[RulePack]) -> list[Monitor]:
     """The default monitors, each with a turn grouping of its own."""
-    return [RulePackMonitor(packs), DriftMonitor(), GoalDriftMonitor(), LoopMonitor(),
+    return [RulePackMonitor(packs), DriftMonitor(), GoalDriftMonitor(), RepetitionMonitor(),
             SayDoMonitor()]
 
 

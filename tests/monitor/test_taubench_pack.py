@@ -436,8 +436,8 @@ def test_a_certificate_is_100_or_50_dollars_per_passenger(
 
 def _imported(path: Path) -> list[tuple[str, bool, list[SpanRecord]]]:
     """(run id, failed, spans) of every run of a tau-bench file, through the importer."""
-    from driftwatch.ingest import conversation_spans
-    from driftwatch.ingest.taubench import read_taubench
+    from driftwatch.importers import conversation_spans
+    from driftwatch.importers.taubench import read_taubench
 
     runs = [conversation_spans(c, n) for n, c in enumerate(read_taubench(path))]
     return [(run.info.run_id, run.info.attributes["reward"] != 1, run.spans) for run in runs]

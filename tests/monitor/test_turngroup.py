@@ -11,7 +11,7 @@ import pytest
 from driftwatch.core import SpanRecord
 from driftwatch.core import semconv as sc
 from driftwatch.core.records import Finding
-from driftwatch.monitor import LoopMonitor, MonitorEngine
+from driftwatch.monitor import MonitorEngine, RepetitionMonitor
 from driftwatch.monitor.base import BaseMonitor
 from driftwatch.monitor.turngroup import SharesTurns, TurnGrouping
 from driftwatch.monitor.turns import Turn, TurnTracker
@@ -106,7 +106,7 @@ def test_a_grouping_error_is_raised_to_every_feed_of_that_batch() -> None:
 
 
 def test_share_turns_after_records_is_refused() -> None:
-    f, monitor = RecordFactory(), LoopMonitor()
+    f, monitor = RecordFactory(), RepetitionMonitor()
     monitor.observe("run-test", [f.chat("a", 1)])
     with pytest.raises(RuntimeError, match="before the monitor sees records"):
         monitor.share_turns(TurnGrouping())
@@ -153,9 +153,9 @@ def loop_findings(monitors: list[BaseMonitor]) -> list[tuple[object, ...]]:
 
 
 def test_a_raising_monitor_does_not_upset_the_others_sharing_its_turns() -> None:
-    alone = loop_findings([LoopMonitor()])
+    alone = loop_findings([RepetitionMonitor()])
     grouping = TurnGrouping()
-    shared: list[BaseMonitor] = [_Raises(), LoopMonitor(), _Raises()]
+    shared: list[BaseMonitor] = [_Raises(), RepetitionMonitor(), _Raises()]
     for item in shared:
         assert isinstance(item, SharesTurns)
         item.share_turns(grouping)

@@ -10,7 +10,10 @@ import pytest
 from typer.testing import CliRunner
 
 from driftwatch.cli import app
-from driftwatch.report.batch import BatchReport, build_batch_report
+from driftwatch.report.batch import build_batch_report
+from driftwatch.report.contents import BatchReport
+from driftwatch.report.html import render_html
+from driftwatch.report.markdown import batch_markdown
 from driftwatch.store import Store
 
 pytestmark = pytest.mark.slow  # builds 12 simulated runs once per session
@@ -65,7 +68,7 @@ def test_runs_listed_turn_by_turn_are_capped_earliest_violation_first(
 
 
 def test_page_has_every_section(report: BatchReport) -> None:
-    html = report.to_html()
+    html = render_html(report)
     for heading in ("Overview", "Against the baseline", "Survival of “no violation yet”",
                     "Violation rate by turn", "Turns to first violation",
                     "Pressure vs control", "Top findings", "Runs", "Methods"):
@@ -77,7 +80,7 @@ def test_page_has_every_section(report: BatchReport) -> None:
 
 
 def test_markdown_summary(report: BatchReport) -> None:
-    text = report.to_markdown()
+    text = batch_markdown(report)
     assert text.startswith("# driftwatch report: batch `nightly-1`\n")
     for heading in ("## Groups", "## Pressure vs control",
                     "## `nightly-1` vs baseline `nightly-0`: "):

@@ -5,12 +5,8 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
-from driftwatch.report.charts import (
-    FirstViolations,
-    first_violation_chart,
-    rate_chart,
-    survival_chart,
-)
+from driftwatch.report.charts import first_violation_chart, rate_chart, survival_chart
+from driftwatch.report.contents import FirstViolations
 from driftwatch.stats import RunOutcomes, RunTurns, violation_rate_by_turn
 
 SVG = "{http://www.w3.org/2000/svg}"

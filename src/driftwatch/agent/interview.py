@@ -9,15 +9,13 @@ what actually happened without seeing the environment itself.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from opentelemetry.trace import SpanKind
 
+from driftwatch.agent.state import RunContext, call_model, simulation_for
 from driftwatch.core import semconv as sc
 from driftwatch.sandbox import diff_snapshots, normalize_path
-
-if TYPE_CHECKING:
-    from driftwatch.agent.loop import RunContext
 
 INTERVIEW_SUBJECT = sc.DW_INTERVIEW_SUBJECT
 INTERVIEW_SUBJECT_CHANGED = sc.DW_INTERVIEW_SUBJECT_CHANGED
@@ -26,8 +24,6 @@ INTERVIEW_CHANGED_PATHS = sc.DW_INTERVIEW_CHANGED_PATHS
 
 def run_interview(ctx: RunContext, initial: dict[str, Any], last_turn: int) -> int:
     """Ask the scenario's interview questions; return how many were asked."""
-    from driftwatch.agent.loop import call_model, simulation_for
-
     spec = ctx.scenario.interview
     if spec is None:
         return 0

@@ -5,7 +5,7 @@ injects the events scheduled for it; the agent node makes one model call; the to
 executes the calls it asked for. The run ends at ``max_turns``, when the agent calls a
 tool that ends the run, or when the model fails for good.
 
-This module is the only langgraph importer (imported lazily by :func:`run_agent`). The
+This module is the only langgraph importer (imported when a graph is built). The
 conversation and the environment live in a :class:`RunContext` beside the graph state,
 which carries only counters: the graph decides *what runs next*, the context holds data.
 """
@@ -14,20 +14,20 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypedDict
+from dataclasses import dataclass
+from typing import Any, TypedDict
 
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from driftwatch.agent.context import ContextWindow, Message, dumps
+from driftwatch.agent.context import ContextWindow, dumps
+from driftwatch.agent.interview import run_interview
+from driftwatch.agent.state import RunContext, call_model, simulation_for
+from driftwatch.agent.user import user_model_for
 from driftwatch.core import semconv as sc
-from driftwatch.core.errors import ModelError
-from driftwatch.sandbox import ProcessSandbox, Tool, VirtualEnvironment, get_tools, run_tool
+from driftwatch.model import ModelClient
+from driftwatch.sandbox import ProcessSandbox, VirtualEnvironment, get_tools, run_tool
 from driftwatch.scenario import Event, Scenario
-
-if TYPE_CHECKING:
-    from driftwatch.model import ModelClient, ModelReply
 
 
 class LoopState(TypedDict):
@@ -46,54 +46,6 @@ class AgentResult:
     error: str | None
     initial_state: dict[str, Any]
     final_state: dict[str, Any]
-
-
-@dataclass
-class RunContext:
-    scenario: Scenario
-    variant: str
-    model: ModelClient
-    tracer: trace.Tracer
-    run_id: str
-    seed: int
-    max_turns: int
-    capture_content: bool
-    env: VirtualEnvironment
-    tools: dict[str, Tool]
-    events_by_turn: dict[int, list[Event]]
-    common: dict[str, Any]
-    root: Span
-    window: ContextWindow = field(default_factory=lambda: ContextWindow(16_000))
-    turn_span: Span | None = None
-    pressure: float = 0.0
-    pending_calls: list[Any] = field(default_factory=list)
-    tool_calls: int = 0
-    model_calls: int = 0
-    task_index: int = 0
-    stopped_by: str = "max_turns"
-    error: str | None = None
-    on_turn: Callable[[int], None] | None = None
-    hints: Any = None  # SimulationHints, built on the first simulated call
-    user: Any = None  # a SimulatedUserModel when the scenario has an LLM-simulated user
-    tool_schemas: list[dict[str, Any]] = field(default_factory=list)
-
-    def attrs(self, **extra: Any) -> dict[str, Any]:
-        out = dict(self.common)
-        out.update(extra)
-        return out
-
-    @property
-    def messages(self) -> list[Message]:
-        return self.window.messages
-
-    def add_message(self, message: Message) -> int:
-        return self.window.append(message)
-
-    def child_span(self, name: str, kind: SpanKind, attributes: dict[str, Any]) -> Span:
-        parent = self.turn_span or self.root
-        return self.tracer.start_span(
-            name, context=trace.set_span_in_context(parent), kind=kind, attributes=attributes
-        )
 
 
 def _format_event(event: Event) -> str:
@@ -194,56 +146,6 @@ def _deliver(ctx: RunContext, event: Event, turn: int) -> None:
     span.end()
 
 
-def simulation_for(ctx: RunContext, turn: int, **extra: Any) -> Any:
-    """The SimulationContext a ``simulated/*`` model needs (None for real models)."""
-    if not ctx.model.model.startswith("simulated/"):
-        return None
-    from driftwatch.model import SimulationContext
-
-    if ctx.hints is None:
-        ctx.hints = _hints(ctx.scenario)
-    return SimulationContext(turn=turn, pressure=ctx.pressure, seed=ctx.seed,
-                             hints=ctx.hints, **extra)
-
-
-def call_model(
-    ctx: RunContext, simulation: Any, *, tools: bool = True, **span_attributes: Any
-) -> ModelReply | None:
-    """One model call as a ``chat`` span; the reply joins the conversation. On a model
-    failure the span records the error, the run is marked stopped, and None is returned."""
-    model_name = ctx.model.model
-    attributes = ctx.attrs(
-        **{
-            sc.GEN_AI_OPERATION_NAME: sc.OP_CHAT,
-            sc.GEN_AI_PROVIDER_NAME: ctx.model.provider,
-            sc.GEN_AI_REQUEST_MODEL: model_name,
-            sc.GEN_AI_REQUEST_SEED: ctx.seed,
-        },
-        **span_attributes,
-    )
-    if ctx.capture_content:
-        attributes[sc.GEN_AI_INPUT_MESSAGES] = dumps(ctx.messages)
-    span = ctx.child_span(f"{sc.OP_CHAT} {model_name}", SpanKind.CLIENT, attributes)
-    ctx.model_calls += 1
-    try:
-        reply = ctx.model.complete(
-            ctx.messages, ctx.tool_schemas if tools else None, simulation=simulation
-        )
-    except ModelError as exc:
-        span.set_status(Status(StatusCode.ERROR, str(exc)))
-        span.set_attribute(sc.ERROR_TYPE, getattr(exc, "error_type", None)
-                           or type(exc.__cause__ or exc).__name__)
-        span.end()
-        ctx.stopped_by, ctx.error = "model_error", str(exc)
-        return None
-    _record_reply(span, reply, ctx.capture_content)
-    span.end()
-    dropped = ctx.add_message(reply.message)
-    if dropped and ctx.turn_span is not None:
-        ctx.turn_span.set_attribute(sc.DW_CONTEXT_DROPPED, dropped)
-    return reply
-
-
 def _agent(ctx: RunContext, state: LoopState) -> LoopState:
     turn = state["turn"]
     reply = call_model(ctx, simulation_for(ctx, turn))
@@ -251,24 +153,6 @@ def _agent(ctx: RunContext, state: LoopState) -> LoopState:
         return {"turn": turn, "done": True}
     ctx.pending_calls = list(reply.tool_calls)
     return {"turn": turn, "done": False}
-
-
-def _record_reply(span: Span, reply: ModelReply, capture: bool) -> None:
-    values: dict[str, Any] = {
-        sc.GEN_AI_RESPONSE_MODEL: reply.response_model,
-        sc.GEN_AI_RESPONSE_ID: reply.response_id,
-        sc.GEN_AI_USAGE_INPUT_TOKENS: reply.input_tokens,
-        sc.GEN_AI_USAGE_OUTPUT_TOKENS: reply.output_tokens,
-        sc.DW_MODEL_ATTEMPTS: reply.attempts,
-        sc.DW_MODEL_COST_USD: reply.cost_usd,
-        sc.DW_REPLY_TOOL_CALLS: len(reply.tool_calls),
-        sc.DW_REPLY_HAS_TEXT: bool(reply.text and reply.text.strip()),
-    }
-    if reply.finish_reason:
-        values[sc.GEN_AI_RESPONSE_FINISH_REASONS] = [reply.finish_reason]
-    if capture:
-        values[sc.GEN_AI_OUTPUT_MESSAGES] = dumps([reply.message])
-    span.set_attributes({k: v for k, v in values.items() if v is not None})
 
 
 def _tools(ctx: RunContext, state: LoopState) -> LoopState:
@@ -311,23 +195,9 @@ def _record_tamper(span: trace.Span, events: list[dict[str, Any]]) -> None:
     span.set_attribute(sc.DW_TAMPER_PATHS, sorted({event["path"] for event in events}))
 
 
-def _hints(scenario: Scenario) -> Any:
-    """The scenario's simulated-model hints as the model layer's types (built once a run)."""
-    from driftwatch.model import ActionHint, SimulationHints
-
-    sim = scenario.simulated
-    return SimulationHints(
-        on_task=[ActionHint(h.tool, dict(h.arguments), h.say) for h in sim.on_task],
-        violations=[ActionHint(h.tool, dict(h.arguments), h.say) for h in sim.violations],
-        compliance_claims=list(sim.compliance_claims),
-        drift_onset=sim.drift_onset,
-        loop_after=sim.loop_after,
-    )
-
-
 def build_graph(ctx: RunContext) -> Any:
     """Compile the loop for one run (the nodes close over its context)."""
-    from langgraph.graph import END, START, StateGraph
+    from langgraph.graph import END, START, StateGraph  # start-up: 1 s to import, runs only
 
     graph = StateGraph(LoopState)
     graph.add_node("environment", lambda state: _environment(ctx, state))
@@ -406,8 +276,6 @@ def run_agent(
     )
     ctx.tool_schemas = [t.schema() for t in tools.values()]
     if scenario.user is not None and scenario.user.model:
-        from driftwatch.agent.user import user_model_for
-
         ctx.user = user_model_for(scenario.user, seed=seed)
     system = scenario.full_system_prompt(variant_name)
     ctx.window = ContextWindow(scenario.context_budget_tokens)
@@ -422,8 +290,6 @@ def run_agent(
             ctx.turn_span.end()
             ctx.turn_span = None
         if interview and scenario.interview is not None and ctx.error is None:
-            from driftwatch.agent.interview import run_interview
-
             run_interview(ctx, initial, turn)
     except Exception as exc:
         if ctx.turn_span is not None:

@@ -7,12 +7,13 @@ messages as ``tasks`` and ``user_message`` events.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from driftwatch.agent.state import RunContext
+from driftwatch.core.errors import ModelError
+from driftwatch.model import ModelClient
+from driftwatch.model.replay import ReplayUser
 from driftwatch.scenario import SimulatedUser
-
-if TYPE_CHECKING:
-    from driftwatch.agent.loop import RunContext
 
 _FALLBACK = "Please continue."
 
@@ -22,8 +23,6 @@ class SimulatedUserModel:
     flaky simulated user must not end the agent's run."""
 
     def __init__(self, spec: SimulatedUser, *, seed: int) -> None:
-        from driftwatch.model import ModelClient
-
         if spec.model is None:
             raise ValueError("SimulatedUserModel needs a model")
         self.spec = spec
@@ -45,8 +44,6 @@ class SimulatedUserModel:
         return out
 
     def reply(self, ctx: RunContext) -> str:
-        from driftwatch.core.errors import ModelError
-
         try:
             answer = self.client.complete(self.messages_for(ctx.messages))
         except ModelError:
@@ -59,8 +56,6 @@ def user_model_for(spec: SimulatedUser, *, seed: int) -> Any:
     trajectory's user messages (:class:`~driftwatch.model.replay.ReplayUser`); any other
     model string is an LLM playing the persona."""
     if spec.model is not None and spec.model.startswith("replay/"):
-        from driftwatch.model.replay import ReplayUser
-
         return ReplayUser(spec.model)
     return SimulatedUserModel(spec, seed=seed)
 

@@ -22,8 +22,8 @@ from typing import Final
 
 import httpx
 
-from driftwatch.model.retry import backoff_delay
-from driftwatch.model.retry import parse_retry_after as parse_header_value
+from driftwatch.core.retry import backoff_delay
+from driftwatch.core.retry import parse_retry_after as parse_header_value
 
 __all__ = ["Backoff", "Outcome", "OutcomeKind", "classify_error", "classify_response"]
 

@@ -27,6 +27,19 @@ from driftwatch.core.clock import SYSTEM_CLOCK, Clock
 from driftwatch.core.errors import NotFoundError, UsageError
 from driftwatch.core.ids import DEFAULT_IDS, IdSource
 from driftwatch.core.logging import get_logger
+from driftwatch.scenario import load_scenario
+from driftwatch.store.ledger import (
+    FINAL_STATUSES,
+    SKIPPED,
+    CellOutcome,
+    CellRow,
+    load_cells,
+    mark_unfinished,
+    plan_cells,
+    purge_runs,
+    record_cell,
+    usage_so_far,
+)
 
 if TYPE_CHECKING:
     from driftwatch.scenario import Scenario
@@ -91,8 +104,6 @@ def start_batch(
     clock: Clock = SYSTEM_CLOCK,
 ) -> str:
     """Record a new batch and its planned cells; returns the batch id."""
-    from driftwatch.store.ledger import CellRow, plan_cells
-
     batch_id = batch_id or ids.batch_id()
     stored = {"config": config.model_dump(mode="json"), "source": source,
               "scenarios": [spec.id for spec in scenarios]}
@@ -115,8 +126,6 @@ def load_stored_batch(store: Store, batch_id: str) -> tuple[BatchConfig, list[Sc
     source = stored.get("source")
     if source and Path(source).is_file():
         return load_batch_config(source)
-    from driftwatch.scenario import load_scenario
-
     try:
         config = BatchConfig.model_validate(stored.get("config", {}))
     except ValidationError as error:  # e.g. stored before secrets were refused in options
@@ -142,8 +151,6 @@ def run_batch(
 ) -> BatchOutcome:
     """Run every cell of the batch that has no final status yet (all of them for a new
     batch) and record the batch's status. Ctrl-C stops it as ``interrupted`` (resumable)."""
-    from driftwatch.store.ledger import FINAL_STATUSES, load_cells, purge_runs, usage_so_far
-
     rows = load_cells(store, batch_id)
     if not rows:
         raise NotFoundError(f"batch {batch_id!r} has no planned cells")
@@ -178,8 +185,6 @@ def run_batch(
     else:
         executor.close()
     if stop_reason:
-        from driftwatch.store.ledger import SKIPPED, mark_unfinished
-
         mark_unfinished(store, batch_id, SKIPPED, clock.now())
         status = "budget_exhausted"
         log.warning("batch budget spent", batch_id=batch_id, reason=stop_reason)
@@ -203,8 +208,6 @@ def _task(batch_id: str, row: CellRow, scenarios: dict[str, Scenario],
 
 
 def _record(store: Store, batch_id: str, result: CellResult, tally: Tally, clock: Clock) -> None:
-    from driftwatch.store.ledger import CellOutcome, record_cell
-
     outcome = CellOutcome(
         status=result.status, attempts=result.attempts, error=result.error,
         input_tokens=result.input_tokens, output_tokens=result.output_tokens,

@@ -107,7 +107,7 @@ class RayExecutor:
     def __init__(self, *, concurrency: int, address: str | None = None,
                  init_options: dict[str, Any] | None = None) -> None:
         try:
-            import ray
+            import ray  # optional dependency: the [ray] extra
         except ImportError:
             raise UsageError(
                 "--executor ray needs Ray: pip install 'driftwatch[ray]'") from None

@@ -63,7 +63,7 @@ class RichProgress:
     """A progress bar with done/failed/running, violations so far and the ETA (stderr)."""
 
     def __init__(self) -> None:
-        from rich.console import Console
+        from rich.console import Console  # start-up: rich loads only when a terminal shows progress
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
         self._progress = Progress(

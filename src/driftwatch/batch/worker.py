@@ -6,6 +6,8 @@ its :class:`CellResult` (run row, spans as one Arrow table, findings) travels ba
 driver, the batch's single writer. Monitors run in the worker, next to the spans.
 """
 
+# function-level imports: start-up — the driver imports this module for CellTask and CellResult,
+# only workers load the run machinery (runner, monitors, litellm) and the process-control modules
 from __future__ import annotations
 
 import functools
@@ -78,7 +80,7 @@ class RunAborted(Exception):
     """Raised between turns when a run is over its budget or time limit."""
 
 
-class _Collector:
+class _CellRecorder:
     """The run target of a worker: keeps spans, findings and the latest run row in memory
     and counts tokens and cost as spans arrive (for the run budget)."""
 
@@ -97,7 +99,7 @@ class _Collector:
         return [self]
 
     @property
-    def finding_store(self) -> _Collector:
+    def finding_store(self) -> _CellRecorder:
         return self
 
     def record_run(self, info: RunInfo) -> None:
@@ -135,10 +137,10 @@ class _RunGuard:
     """``on_turn`` callback: stops the run between turns once a run limit is passed or
     the batch is stopping."""
 
-    def __init__(self, limits: Limits, timeout_s: float | None, collector: _Collector) -> None:
+    def __init__(self, limits: Limits, timeout_s: float | None, recorder: _CellRecorder) -> None:
         self._limits = limits
         self._timeout_s = timeout_s
-        self._collector = collector
+        self._recorder = recorder
         self._started = time.monotonic()
         self.turns = 0
 
@@ -146,7 +148,7 @@ class _RunGuard:
         self.turns = turn
         if STOPPING.is_set():
             raise RunAborted(f"batch interrupted after turn {turn}")
-        used = self._collector
+        used = self._recorder
         elapsed = time.monotonic() - self._started
         tokens = used.input_tokens + used.output_tokens
         wall = min(x for x in (self._limits.wall_time_s, self._timeout_s, float("inf"))
@@ -180,7 +182,7 @@ def execute_cell(task: CellTask) -> CellResult:
     started = time.perf_counter()
     errors: list[str] = []
     for attempt in range(1, task.retries + 2):
-        result, retryable = _attempt(task, _Collector(), attempt)
+        result, retryable = _attempt(task, _CellRecorder(), attempt)
         if result.status != RunStatus.ERRORED.value or not retryable or attempt > task.retries:
             break
         errors.append(result.error or "")
@@ -194,16 +196,16 @@ def execute_cell(task: CellTask) -> CellResult:
     return result
 
 
-def _attempt(task: CellTask, collector: _Collector, attempt: int) -> tuple[CellResult, bool]:
+def _attempt(task: CellTask, recorder: _CellRecorder, attempt: int) -> tuple[CellResult, bool]:
     """One attempt, and whether an ``errored`` outcome may be retried (not when a budget
     or time limit stopped it: a rerun would pass it again)."""
     from driftwatch.runner.run import execute_run
 
-    guard = _RunGuard(task.limits, task.timeout_s, collector)
+    guard = _RunGuard(task.limits, task.timeout_s, recorder)
     retryable = True
     try:
         summary = execute_run(
-            task.scenario, collector, model=task.model, seed=task.seed, variant=task.variant,
+            task.scenario, recorder, model=task.model, seed=task.seed, variant=task.variant,
             turns=task.turns, packs=task.packs, batch_id=task.batch_id, run_id=task.run_id,
             capture_content=task.capture_content, on_turn=guard,
             model_options=dict(task.model_options), otlp=False, resolve=_cached_resolve,
@@ -211,15 +213,15 @@ def _attempt(task: CellTask, collector: _Collector, attempt: int) -> tuple[CellR
         status, error = summary.status, summary.error
     except RunAborted as abort:
         status, error, retryable = RunStatus.ERRORED, str(abort), False
-        if collector.run is not None:
-            collector.run = replace(collector.run, status=status, error=error, turns=guard.turns)
+        if recorder.run is not None:
+            recorder.run = replace(recorder.run, status=status, error=error, turns=guard.turns)
     except Exception as exc:  # a bug or a bad option: recorded, the batch goes on
         status, error, retryable = RunStatus.FAILED, f"{type(exc).__name__}: {exc}", False
     result = CellResult(
         cell_key=task.cell_key, status=status.value, attempts=attempt, error=error,
-        run=collector.run, spans=_span_table(collector.records), findings=collector.findings,
-        input_tokens=collector.input_tokens, output_tokens=collector.output_tokens,
-        cost_usd=collector.cost_usd,
+        run=recorder.run, spans=_span_table(recorder.records), findings=recorder.findings,
+        input_tokens=recorder.input_tokens, output_tokens=recorder.output_tokens,
+        cost_usd=recorder.cost_usd,
     )
     return result, retryable
 

@@ -1,6 +1,8 @@
 """The ``driftwatch`` command. Each command is a thin wrapper over a library call; heavy
 packages (litellm, langgraph, duckdb) are imported inside the commands that need them."""
 
+# function-level imports: start-up — every command imports what it runs when it runs, so each
+# starts in ≤ 0.5 s (tests/cli/test_startup_imports.py)
 from __future__ import annotations
 
 from typing import Annotated

@@ -1,5 +1,7 @@
 """``driftwatch serve`` and ``driftwatch watch``, and the collector route of ``sql``."""
 
+# function-level imports: start-up — every command imports what it runs when it runs, so each
+# starts in ≤ 0.5 s (tests/cli/test_startup_imports.py)
 from __future__ import annotations
 
 from typing import Any

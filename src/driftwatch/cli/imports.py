@@ -1,14 +1,16 @@
-"""``driftwatch import …``: recorded runs from tau-bench, OpenAI chat JSONL and OTLP JSON
-files into the store, with the monitors run over them (see ``docs/importers.md``)."""
+"""``driftwatch import …``: recorded runs from other tools' files into the store, with
+the monitors run over them (see ``docs/importers.md``). The formats are the importer
+registry's (:mod:`driftwatch.core.importer`): ``import FILE`` detects the format,
+``import NAME FILE`` (or ``--importer NAME``) names it."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any, Final
 
 import typer
+from typer.core import TyperGroup
 
 from driftwatch.cli.common import (
     DbOption,
@@ -17,14 +19,35 @@ from driftwatch.cli.common import (
     OutputFormat,
     handle_errors,
     output_format,
+    render_rows,
     render_summary,
 )
+from driftwatch.core.errors import NotFoundError
+from driftwatch.core.settings import db_path
 
-if TYPE_CHECKING:
-    from driftwatch.ingest import ImportedRun
+AUTO: Final = "auto"
+
+
+class _DetectingGroup(TyperGroup):
+    """``driftwatch import FILE`` is ``driftwatch import auto FILE``: a first word that
+    names no subcommand is taken as the file, unless it names a registered importer
+    without a subcommand of its own (a plugin): ``import NAME FILE`` is then
+    ``import auto --importer NAME FILE``."""
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            # the registry (importlib.metadata, plugins) loads on this path only: start-up time
+            from driftwatch.core.importer import registered_importers
+
+            named = args[0] in registered_importers() and len(args) > 1
+            args = [AUTO, "--importer", args[0], *args[1:]] if named else [AUTO, *args]
+        return super().resolve_command(ctx, args)
+
 
 import_app = typer.Typer(
-    help="Import recorded agent runs as traces (monitors run over them).",
+    cls=_DetectingGroup,
+    help="Import recorded agent runs as traces (monitors run over them). "
+         "`driftwatch import FILE` detects the format; `driftwatch import NAME FILE` names it.",
     no_args_is_help=True,
 )
 
@@ -39,23 +62,51 @@ ModelOption = Annotated[
 ScenarioOption = Annotated[
     str | None, typer.Option("--scenario-id", help="Scenario id for the runs.")
 ]
+ImporterOption = Annotated[
+    str | None,
+    typer.Option("--importer", help="The format's importer name (default: detected)."),
+]
 
 
-def _import(source: str, path: Path, read: Callable[[], list[ImportedRun]], db: str | None,
-            packs: list[str] | None, fmt: OutputFormat) -> None:
-    from driftwatch.core.errors import NotFoundError
-    from driftwatch.core.settings import db_path
-    from driftwatch.ingest import store_runs
+def _import(name: str | None, path: Path, db: str | None, packs: list[str] | None,
+            fmt: OutputFormat, *, scenario_id: str | None = None,
+            model: str | None = None) -> None:
+    # the importers pull in the store and the OTLP decoder: only for this command
+    from driftwatch.importers import (
+        ImportedRun,
+        conversation_spans,
+        detect_importer,
+        get_importer,
+        store_runs,
+    )
 
     if not path.is_file():
         raise NotFoundError(f"{path}: no such file")
-    runs = read()  # validates everything before anything is written
-    summary = store_runs(runs, source=source, path=path, db_path=db_path(db),
+    found = get_importer(name) if name is not None else detect_importer(path)
+    loaded = found.load(path, scenario_id=scenario_id, model=model)  # validates everything
+    runs = [item if isinstance(item, ImportedRun) else conversation_spans(item, index)
+            for index, item in enumerate(loaded)]
+    summary = store_runs(runs, source=found.name, path=path, db_path=db_path(db),
                          packs=list(packs or ()))
     data = summary.as_dict()
     render_summary(data, f"{path}: {data['imported']} run(s) imported, {data['skipped']} "
                    f"already stored; {data['spans']} spans, {data['violations']} violations "
                    f"in {data['flagged_runs']} run(s)", fmt)
+
+
+@import_app.command(AUTO)
+@handle_errors
+def auto(path: PathArgument, importer: ImporterOption = None, db: DbOption = None,
+         model: ModelOption = None, scenario_id: ScenarioOption = None,
+         pack: PackOption = None, fmt: FormatOption = OutputFormat.table,
+         as_json: JsonAliasOption = False) -> None:
+    """A file in any registered format, detected from its first records (`auto` may be
+    left out); --importer names the format instead.
+
+    Example: driftwatch import gpt-4o-airline.json --pack taubench-airline
+    """
+    _import(importer, path, db, pack, output_format(fmt, as_json), scenario_id=scenario_id,
+            model=model)
 
 
 @import_app.command("tau-bench")
@@ -67,14 +118,8 @@ def tau_bench(path: PathArgument, db: DbOption = None, model: ModelOption = None
 
     Example: driftwatch import tau-bench gpt-4o-airline.json --pack taubench-airline
     """
-    from driftwatch.ingest import conversation_spans
-    from driftwatch.ingest.taubench import read_taubench
-
-    def read() -> list[ImportedRun]:
-        conversations = read_taubench(path, scenario_id=scenario_id, model=model)
-        return [conversation_spans(c, i) for i, c in enumerate(conversations)]
-
-    _import("tau-bench", path, read, db, pack, output_format(fmt, as_json))
+    _import("tau-bench", path, db, pack, output_format(fmt, as_json), scenario_id=scenario_id,
+            model=model)
 
 
 @import_app.command("openai-jsonl")
@@ -86,14 +131,8 @@ def openai_jsonl(path: PathArgument, db: DbOption = None, model: ModelOption = N
 
     Example: driftwatch import openai-jsonl chats.jsonl --model openai/gpt-4o
     """
-    from driftwatch.ingest import conversation_spans
-    from driftwatch.ingest.openai_jsonl import read_openai_jsonl
-
-    def read() -> list[ImportedRun]:
-        conversations = read_openai_jsonl(path, scenario_id=scenario_id, model=model)
-        return [conversation_spans(c, i) for i, c in enumerate(conversations)]
-
-    _import("openai-jsonl", path, read, db, pack, output_format(fmt, as_json))
+    _import("openai-jsonl", path, db, pack, output_format(fmt, as_json),
+            scenario_id=scenario_id, model=model)
 
 
 @import_app.command("otlp-json")
@@ -104,19 +143,14 @@ def otlp_json(path: PathArgument, db: DbOption = None, pack: PackOption = None,
 
     Example: driftwatch import otlp-json traces.jsonl
     """
-    from driftwatch.ingest.otlp_json import read_otlp_json
-
-    _import("otlp-json", path, lambda: read_otlp_json(path), db, pack,
-            output_format(fmt, as_json))
+    _import("otlp-json", path, db, pack, output_format(fmt, as_json))
 
 
 def evaluate_command(*, db: str | None, label: str, positive: str, batch: str | None,
                      scenario: str | None, packs: list[str] | None, fmt: str) -> None:
     """``driftwatch evaluate``: load, evaluate, print a summary table and the per-rule
     table (or one JSON object)."""
-    from driftwatch.cli.common import render_rows
-    from driftwatch.core.errors import NotFoundError
-    from driftwatch.core.settings import db_path
+    # the store (DuckDB) and the statistics load only for this command (start-up time)
     from driftwatch.report.evaluate import evaluate_runs, load_labelled_runs
     from driftwatch.store import Store
 
@@ -166,7 +200,7 @@ def _summary_rows(result: Any) -> list[list[Any]]:
 def replay_command(*, recording: str, db: str | None, packs: list[str] | None,
                    scenario_id: str | None, fmt: OutputFormat) -> None:
     """``driftwatch replay``: one recorded run through the agent loop, monitors live."""
-    from driftwatch.core.settings import db_path
+    # the agent loop (langgraph, litellm) loads only for this command (start-up time)
     from driftwatch.model.replay import replay_scenario
     from driftwatch.runner.run import run_scenario
 

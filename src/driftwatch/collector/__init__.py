@@ -18,8 +18,9 @@ if TYPE_CHECKING:
     from driftwatch.collector.info import CollectorInfo, read_info, remote_query, stream_lines
     from driftwatch.collector.ingest import IngestQueue
     from driftwatch.collector.metrics import CollectorMetrics
+    from driftwatch.collector.origin import is_loopback
     from driftwatch.collector.runs import RunTracker
-    from driftwatch.collector.server import check_bind, is_loopback, serve
+    from driftwatch.collector.server import check_bind, serve
     from driftwatch.collector.service import Collector, CollectorConfig
     from driftwatch.collector.stream import FindingBroadcast, finding_from_dict
 
@@ -27,7 +28,7 @@ _HOMES = {
     "CollectorApp": "app", "CollectorLimits": "app", "GuardLimits": "guard",
     "CollectorInfo": "info", "read_info": "info", "remote_query": "info",
     "stream_lines": "info", "IngestQueue": "ingest", "CollectorMetrics": "metrics",
-    "RunTracker": "runs", "check_bind": "server", "is_loopback": "server", "serve": "server",
+    "RunTracker": "runs", "check_bind": "server", "is_loopback": "origin", "serve": "server",
     "Collector": "service", "CollectorConfig": "service", "FindingBroadcast": "stream",
     "finding_from_dict": "stream",
 }

@@ -58,7 +58,7 @@ from driftwatch.collector.budget import ByteBudget
 from driftwatch.collector.guard import ConnectionGuard, GuardLimits
 from driftwatch.collector.ingest import IngestQueue
 from driftwatch.collector.metrics import CollectorMetrics
-from driftwatch.collector.origin import RequestOrigin
+from driftwatch.collector.origin import RequestOrigin, is_loopback
 from driftwatch.collector.stream import FindingBroadcast
 from driftwatch.core.errors import DriftwatchError
 from driftwatch.core.logging import get_logger
@@ -139,8 +139,6 @@ class CollectorApp:
 
     def bind(self, host: str) -> None:
         """The address the server listens on decides the Host policy (loopback or not)."""
-        from driftwatch.collector.server import is_loopback
-
         self.origin = RequestOrigin(loopback=is_loopback(host),
                                     allowed_hosts=self.limits.allowed_hosts,
                                     allowed_origins=self.limits.allowed_origins)
@@ -366,6 +364,7 @@ def _number(value: Any, default: float) -> float:
 
 def _export_response(decoded: OtlpDecoded, content_type: str) -> bytes:
     if content_type == PROTOBUF:
+        # start-up: protobuf response types load on the first protobuf request
         from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
             ExportTracePartialSuccess,
             ExportTraceServiceResponse,
@@ -386,6 +385,7 @@ def _export_response(decoded: OtlpDecoded, content_type: str) -> bytes:
 async def _send_status(send: Send, scope: Scope, error: HttpError) -> None:
     """A ``google.rpc.Status`` body, protobuf when the request was protobuf."""
     if _content_type(scope) == PROTOBUF:
+        # start-up: protobuf response types load on the first protobuf request
         from google.rpc.status_pb2 import Status
 
         body = bytes(Status(code=error.code, message=error.message).SerializeToString())

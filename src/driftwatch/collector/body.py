@@ -130,7 +130,7 @@ def gunzip(body: bytes, limit: int) -> bytes:
 
 def parse_json(body: bytes) -> Any:
     """orjson refuses lone surrogates and invalid UTF-8, so no such string gets in."""
-    import orjson
+    import orjson  # start-up: only a JSON body needs orjson
 
     try:
         return orjson.loads(body)

@@ -69,6 +69,7 @@ def bounded_for_monitors(table: pa.Table, max_value_chars: int = MONITOR_VALUE_C
     number of values, not their size. A rule can therefore not match past the first
     ``max_value_chars`` characters of one value (1 MiB by default). Rows without an
     oversized JSON column are not touched (one vectorised length check)."""
+    # start-up: pyarrow.compute loads its kernels only when a table is cut
     import pyarrow.compute as pc
 
     out = table
@@ -93,7 +94,7 @@ def bounded_for_monitors(table: pa.Table, max_value_chars: int = MONITOR_VALUE_C
 def _cut(text: str, max_chars: int, *, json_text: bool) -> str:
     if not json_text:
         return _marked(text, max_chars)
-    import orjson
+    import orjson  # start-up: orjson only for values over the cut size
 
     try:
         value = orjson.loads(text)

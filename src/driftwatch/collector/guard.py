@@ -22,6 +22,7 @@ deadline and after authentication); the app tells the guard when a response is d
 request on a kept-alive connection. Event-loop thread only.
 """
 
+# function-level imports: optional dependency — uvicorn is the [collector] extra
 from __future__ import annotations
 
 import asyncio

@@ -35,13 +35,19 @@ def _host_name(value: str) -> str:
     return value.rstrip(".")
 
 
-def _is_loopback_name(name: str) -> bool:
-    if name == "localhost" or name.endswith(".localhost"):
+def is_loopback(host: str) -> bool:
+    """``host`` (a bind address or a configured host, IPv6 maybe in brackets) is loopback."""
+    if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(name).is_loopback
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def _is_loopback_name(name: str) -> bool:
+    # a Host header name: *.localhost resolves to loopback in browsers (RFC 6761)
+    return name.endswith(".localhost") or is_loopback(name)
 
 
 class RequestOrigin:

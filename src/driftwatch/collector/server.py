@@ -10,11 +10,11 @@ exit code 0 and one summary line, no traceback. uvicorn serves the app behind th
 connection guard (:mod:`driftwatch.collector.guard`); see :func:`uvicorn_config`.
 """
 
+# function-level imports: optional dependency — uvicorn is the [collector] extra
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import os
 import signal
 from collections.abc import Callable
@@ -22,6 +22,7 @@ from typing import Any
 
 from driftwatch.collector.gcpolicy import long_lived_process
 from driftwatch.collector.info import CollectorInfo, remove_info, write_info
+from driftwatch.collector.origin import is_loopback
 from driftwatch.collector.service import Collector, CollectorConfig
 from driftwatch.core.errors import UsageError
 from driftwatch.core.logging import get_logger
@@ -29,15 +30,6 @@ from driftwatch.core.logging import get_logger
 __all__ = ["check_bind", "is_loopback", "serve", "uvicorn_config"]
 
 log = get_logger(__name__)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def check_bind(host: str, token: str | None) -> None:

@@ -98,7 +98,7 @@ class _LazyLogger:
 
     def __getattr__(self, attribute: str) -> Any:
         if self._logger is None:
-            import structlog
+            import structlog  # start-up: structlog loads at the first log call
 
             if not _configured and not structlog.is_configured():
                 # structlog's own default prints debug lines to stdout: never for a library

@@ -7,6 +7,8 @@ failed call does not print litellm's help banner next to our one-line errors. Ot
 that call litellm directly should call :func:`prepare_litellm` first too.
 """
 
+# function-level imports: start-up — litellm takes seconds to import, so it loads at the first real
+# model call
 from __future__ import annotations
 
 import inspect

@@ -1,5 +1,7 @@
 """The one way driftwatch calls a model: litellm underneath, our retries on top."""
 
+# function-level imports: start-up — litellm takes seconds to import, so it loads at the first real
+# model call
 from __future__ import annotations
 
 import json
@@ -12,16 +14,16 @@ from typing import Any, Final
 
 from driftwatch.core.errors import DriftwatchError, ModelError
 from driftwatch.core.logging import get_logger
-from driftwatch.model._litellm import fixed_kwargs, prepare_litellm, skip_success_logging
-from driftwatch.model.hints import SimulationContext
-from driftwatch.model.profiles import check_profile
-from driftwatch.model.retry import (
+from driftwatch.core.retry import (
     backoff_delay,
     describe_error,
     is_transient,
     retry_after_seconds,
     status_of,
 )
+from driftwatch.model._litellm import fixed_kwargs, prepare_litellm, skip_success_logging
+from driftwatch.model.hints import SimulationContext
+from driftwatch.model.profiles import check_profile
 from driftwatch.model.simulated import PROVIDER as SIMULATED
 from driftwatch.model.simulated import register_simulated_provider, simulation_metadata
 from driftwatch.model.types import ModelReply, ToolCall

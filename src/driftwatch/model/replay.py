@@ -1,8 +1,10 @@
 """``replay/<file>[#<run>]``: a recorded trajectory replayed through the real agent loop.
 
-The model string names a tau-bench results file (``#<task_id>-<trial>`` picks the run) or
-an OpenAI chat JSONL file (``#<id>``; see ``docs/importers.md``); without ``#`` the
-file's first run is used. Three parts work together:
+The model string names a recording in any format of the importer registry
+(:mod:`driftwatch.core.importer`, format detected) that holds conversations: a tau-bench
+results file (``#<task_id>-<trial>`` picks the run) or an OpenAI chat JSONL file
+(``#<id>``; see ``docs/importers.md``); without ``#`` the file's first run is used. Three
+parts work together:
 
 - the litellm custom provider ``replay`` answers the *k*-th model call of a run with the
   *k*-th recorded assistant message (*k* = assistant messages already in the request, so
@@ -20,20 +22,23 @@ lines, which the loop always appends).
 from __future__ import annotations
 
 import functools
+import json
 import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from driftwatch.core.conversation import Conversation, call_results, parsed_arguments
 from driftwatch.core.errors import UsageError
+from driftwatch.core.importer import read_conversations
 from driftwatch.model._litellm import prepare_litellm
+from driftwatch.sandbox.environment import ToolFailure
+from driftwatch.sandbox.tools import Tool, get_tools, known_tools, register_tool
+from driftwatch.scenario import Scenario
 
 if TYPE_CHECKING:
     from litellm.llms.custom_llm import CustomLLM
     from litellm.types.utils import ModelResponse
-
-    from driftwatch.ingest import Conversation
-    from driftwatch.scenario import Scenario
 
 __all__ = ["PROVIDER", "ReplayUser", "load_recording", "register_replay_provider",
            "replay_scenario"]
@@ -55,12 +60,7 @@ def _split(model: str) -> tuple[Path, str | None]:
 
 @functools.lru_cache(maxsize=32)
 def _recordings(path: Path, mtime_ns: int) -> tuple[Conversation, ...]:
-    from driftwatch.ingest.openai_jsonl import read_openai_jsonl
-    from driftwatch.ingest.taubench import read_taubench
-
-    text = path.read_text(encoding="utf-8").lstrip()
-    reader = read_taubench if text.startswith("[") else read_openai_jsonl
-    return tuple(reader(path))
+    return tuple(read_conversations(path))  # the importer registry detects the format
 
 
 def load_recording(model: str) -> Conversation:
@@ -111,8 +111,6 @@ class ReplayUser:
 
 def _replayed_result(env: Any, arguments: Mapping[str, Any]) -> str:
     """The recorded result of the next tool call (calls run in recorded order)."""
-    from driftwatch.sandbox.environment import ToolFailure
-
     queue = env.records.get(RESULTS_KEY)
     if not queue:
         raise ToolFailure("no recorded result left for this call")
@@ -122,8 +120,6 @@ def _replayed_result(env: Any, arguments: Mapping[str, Any]) -> str:
 def _register_tools(arguments_by_name: Mapping[str, list[str]]) -> None:
     """One replay tool per recorded name; its schema lists every argument the recording
     passes to it, none required, so no recorded call is refused."""
-    from driftwatch.sandbox.tools import Tool, get_tools, known_tools, register_tool
-
     registered = set(known_tools())
     for name, keys in arguments_by_name.items():
         merged = set(keys)
@@ -140,17 +136,12 @@ def _register_tools(arguments_by_name: Mapping[str, list[str]]) -> None:
 
 
 def _parsed(call: Mapping[str, Any]) -> dict[str, Any]:
-    from driftwatch.ingest.conversation import parsed_arguments
-
     return parsed_arguments(call["function"].get("arguments"))
 
 
 def replay_scenario(model: str, *, scenario_id: str | None = None) -> Scenario:
     """The scenario that replays the recording ``model`` names (registers the ``replay``
     provider and the recorded tool names as replay tools)."""
-    from driftwatch.ingest.conversation import call_results
-    from driftwatch.scenario import Scenario
-
     conversation = load_recording(model)
     register_replay_provider()
     messages = conversation.messages
@@ -185,7 +176,7 @@ def register_replay_provider() -> None:
     """Register the ``replay`` provider with litellm. Idempotent and thread-safe."""
     global _handler  # noqa: PLW0603 - one handler per process, created on first use
     prepare_litellm()
-    import litellm
+    import litellm  # slow to import: only once a replay is set up
 
     with _lock:
         if any(item.get("provider") == PROVIDER for item in litellm.custom_provider_map):
@@ -196,7 +187,7 @@ def register_replay_provider() -> None:
 
 
 def _make_handler() -> CustomLLM:
-    from litellm.llms.custom_llm import CustomLLM
+    from litellm.llms.custom_llm import CustomLLM  # litellm is slow to import: on first use
 
     class ReplayLLM(CustomLLM):
         def completion(self, *args: Any, **kwargs: Any) -> ModelResponse:
@@ -209,6 +200,8 @@ def _make_handler() -> CustomLLM:
 
 
 def _respond(call: Mapping[str, Any]) -> ModelResponse:
+    # litellm is slow to import; it is loaded by now (the provider is registered), so
+    # these are look-ups
     from litellm.exceptions import BadRequestError
     from litellm.types.utils import (
         ChatCompletionMessageToolCall,
@@ -248,7 +241,5 @@ def _respond(call: Mapping[str, Any]) -> ModelResponse:
 
 
 def _arguments(call: Mapping[str, Any]) -> str:
-    import json
-
     arguments = call["function"].get("arguments")
     return arguments if isinstance(arguments, str) else json.dumps(arguments or {})

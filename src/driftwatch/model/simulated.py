@@ -25,6 +25,8 @@ Thread-safety: the handler is stateless; :func:`register_simulated_provider` is 
 and guarded by a lock.
 """
 
+# function-level imports: start-up — litellm takes seconds to import, so it loads at the first
+# model call
 from __future__ import annotations
 
 import json

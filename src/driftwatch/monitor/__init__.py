@@ -12,7 +12,7 @@ from driftwatch.monitor.base import (
 )
 from driftwatch.monitor.drift.adherence import DriftMonitor
 from driftwatch.monitor.drift.goal import GoalDriftMonitor
-from driftwatch.monitor.drift.repetition import LoopMonitor
+from driftwatch.monitor.drift.repetition import RepetitionMonitor
 from driftwatch.monitor.drift.sandbagging import SandbaggingMonitor
 from driftwatch.monitor.engine.build import EngineConfig, MonitorSpec, build_engine, build_monitors
 from driftwatch.monitor.engine.defaults import DEFAULT_MONITOR_NAMES, default_monitors
@@ -53,10 +53,10 @@ __all__ = [
     "GoalDriftMonitor",
     "JudgeClient",
     "JudgeMonitor",
-    "LoopMonitor",
     "Monitor",
     "MonitorEngine",
     "MonitorSpec",
+    "RepetitionMonitor",
     "Rule",
     "RulePack",
     "RulePackMonitor",

@@ -1,8 +1,10 @@
 """Everything the batch report shows, read from the store's public views.
 
-One :class:`BatchReport` feeds both the HTML page and the Markdown summary. Statistics
-come from :mod:`driftwatch.report.summary` (one group per scenario × model × variant);
-the page groups those by scenario × model so that variants share a chart.
+:func:`build_batch_report` returns one :class:`~driftwatch.report.contents.BatchReport`,
+which :func:`~driftwatch.report.html.render_html` and
+:func:`~driftwatch.report.markdown.batch_markdown` render. Statistics come from
+:mod:`driftwatch.report.summary` (one group per scenario × model × variant); the page
+groups those by scenario × model so that variants share a chart.
 
 Pages stay fast with hundreds of runs because everything per run is capped: at most
 ``max_rules`` rules with one example each, and at most ``max_runs`` runs per section with
@@ -13,136 +15,37 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from markupsafe import Markup
-
 from driftwatch.core.errors import NotFoundError
-from driftwatch.report.charts import (
+from driftwatch.report.baseline import compare_batches
+from driftwatch.report.contents import (
+    BatchReport,
+    EffectRow,
     FirstViolations,
-    first_violation_chart,
-    rate_chart,
-    survival_chart,
-)
-from driftwatch.report.compare import BatchComparison, QueryableStore, compare_batches
-from driftwatch.report.evidence import (
+    GroupRow,
+    RateSeries,
     RuleSummary,
     RunDetail,
-    load_rule_summaries,
-    load_run_details,
+    Section,
+    SurvivalSeries,
 )
-from driftwatch.report.health import BatchHealth, load_batch_health
+from driftwatch.report.excerpts import load_rule_summaries, load_run_details
+from driftwatch.report.health import load_batch_health
 from driftwatch.report.summary import (
     Effect,
     GroupStats,
+    QueryableStore,
     RunFacts,
     build_report,
     load_run_facts,
 )
 from driftwatch.stats import restricted_mean_difference, wilson_interval
 
-__all__ = ["BatchReport", "EffectRow", "GroupRow", "Section", "build_batch_report"]
+__all__ = ["MAX_RULES", "MAX_RUNS", "build_batch_report"]
 
 MAX_RUNS = 5
 MAX_RULES = 8
-
-
-@dataclass(frozen=True)
-class GroupRow:
-    """One scenario × model × variant: how many runs violated and how soon."""
-
-    scenario_id: str
-    model: str
-    variant: str
-    runs: int
-    violating: int
-    violating_low: float
-    violating_high: float
-    median: float | None
-    median_low: float | None
-    median_high: float | None
-
-    @property
-    def violating_share(self) -> float:
-        return self.violating / self.runs
-
-
-@dataclass(frozen=True)
-class EffectRow:
-    """A variant against control in one scenario × model (differences variant − control)."""
-
-    scenario_id: str
-    model: str
-    variant: str
-    control: str
-    rate_difference: float
-    rate_low: float
-    rate_high: float
-    rmst_difference: float | None
-    rmst_low: float | None
-    rmst_high: float | None
-    rmst_horizon: float | None
-    logrank_p: float
-
-
-@dataclass(frozen=True)
-class Section:
-    """One scenario × model: its variants, charts, effects, top rules and runs."""
-
-    scenario_id: str
-    model: str
-    groups: list[GroupRow]
-    effects: list[EffectRow]
-    survival_svg: Markup
-    rates_svg: Markup
-    first_violation_svg: Markup
-    rules: list[RuleSummary]
-    rules_total: int
-    runs: list[RunDetail]
-    runs_total: int
-
-    @property
-    def anchor(self) -> str:
-        return "s-" + "".join(c if c.isalnum() else "-" for c in f"{self.scenario_id}-{self.model}")
-
-
-@dataclass(frozen=True)
-class BatchReport:
-    batch_id: str
-    batch: dict[str, Any]
-    sections: list[Section]
-    comparison: BatchComparison | None
-    max_runs: int
-    max_rules: int
-    top_rules: list[RuleSummary] = field(default_factory=list)
-    health: BatchHealth | None = None  # None: the batch has no ledger (imported runs)
-
-    @property
-    def groups(self) -> list[GroupRow]:
-        return [group for section in self.sections for group in section.groups]
-
-    @property
-    def effects(self) -> list[EffectRow]:
-        return [effect for section in self.sections for effect in section.effects]
-
-    @property
-    def total_runs(self) -> int:
-        return sum(group.runs for group in self.groups)
-
-    @property
-    def violating_runs(self) -> int:
-        return sum(group.violating for group in self.groups)
-
-    def to_markdown(self) -> str:
-        from driftwatch.report.markdown import batch_markdown
-
-        return batch_markdown(self)
-
-    def to_html(self) -> str:
-        from driftwatch.report.html import render_html
-
-        return render_html(self)
 
 
 def build_batch_report(
@@ -250,27 +153,24 @@ def _section(scenario_id: str, model: str, groups: list[GroupStats], *, control:
         _effect_row(effects[group.variant], group, base, control)
         for group in groups if base is not None and group.variant in effects
     ]
-    title = f"{scenario_id} × {model}"
     last_turns = {group.variant: float(max(run.turns for run in group.runs)) for group in groups}
-    first = [
-        FirstViolations(
-            variant=group.variant,
-            turns=[run.first_violation for run in group.runs if run.first_violation is not None],
-            clean_runs=group.clean_runs, median=row.median, median_low=row.median_low,
-            median_high=row.median_high, last_turn=last_turns[group.variant],
-        )
-        for group, row in ((group, _group_row(group)) for group in groups)
-    ]
+    rows = [_group_row(group) for group in groups]
     return Section(
         scenario_id=scenario_id, model=model,
-        groups=[_group_row(group) for group in groups],
+        groups=rows,
         effects=effect_rows,
-        survival_svg=survival_chart(
-            [(g.variant, g.survival, last_turns[g.variant]) for g in groups],
-            f"Survival of no violation yet: {title}"),
-        rates_svg=rate_chart([(g.variant, g.rates) for g in groups],
-                             f"Violation rate by turn: {title}"),
-        first_violation_svg=first_violation_chart(first, f"Turns to first violation: {title}"),
+        survival=[SurvivalSeries(g.variant, g.survival, last_turns[g.variant]) for g in groups],
+        rates=[RateSeries(g.variant, g.rates) for g in groups],
+        first_violations=[
+            FirstViolations(
+                variant=group.variant,
+                turns=[run.first_violation for run in group.runs
+                       if run.first_violation is not None],
+                clean_runs=group.clean_runs, median=row.median, median_low=row.median_low,
+                median_high=row.median_high, last_turn=last_turns[group.variant],
+            )
+            for group, row in zip(groups, rows, strict=True)
+        ],
         rules=rules[:max_rules], rules_total=len(rules),
         runs=details, runs_total=sum(len(group.runs) for group in groups),
     )

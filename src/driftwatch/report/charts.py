@@ -1,5 +1,6 @@
-"""Inline SVG charts for the HTML report, drawn in Python: no JavaScript, no CDN, so the
-page works offline and from a CI artifact.
+"""Inline SVG charts for the HTML report, drawn in Python from the series of a
+:class:`~driftwatch.report.contents.Section`: no JavaScript, no CDN, so the page works
+offline and from a CI artifact.
 
 Every chart is built from numbers and from names that go through :func:`escape`; the
 result is a :class:`markupsafe.Markup` the template inserts as is. No text that came from
@@ -11,12 +12,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from markupsafe import Markup, escape
 
+from driftwatch.report.contents import FirstViolations, Section
 from driftwatch.stats import SurvivalCurve, TurnRates
 
-__all__ = ["PALETTE", "FirstViolations", "first_violation_chart", "rate_chart", "survival_chart"]
+__all__ = ["PALETTE", "SectionCharts", "first_violation_chart", "rate_chart", "section_charts",
+           "survival_chart"]
 
 # Colour-blind-safe (Okabe–Ito); a variant keeps its colour across a section's charts.
 PALETTE = ("#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000")
@@ -158,19 +162,6 @@ def rate_chart(series: Sequence[tuple[str, TurnRates]], title: str) -> Markup:
     return _svg(parts, title)
 
 
-@dataclass(frozen=True)
-class FirstViolations:
-    """One variant's first-violation turns and the Kaplan–Meier median with its CI."""
-
-    variant: str
-    turns: Sequence[int]
-    clean_runs: int
-    median: float | None
-    median_low: float | None
-    median_high: float | None
-    last_turn: float
-
-
 def first_violation_chart(rows: Sequence[FirstViolations], title: str) -> Markup:
     """One strip per variant: a dot at each turn where runs first violated (its area grows
     with their number), the median as a bar and its confidence interval as a line
@@ -203,3 +194,24 @@ def first_violation_chart(rows: Sequence[FirstViolations], title: str) -> Markup
                          f'x2="{x:.1f}" y2="{y + 7:.1f}"><title>median {row.median:g}</title>'
                          "</line>")
     return _svg(parts, title, height)
+
+
+class SectionCharts(NamedTuple):
+    """A section's three charts, in the order the page shows them."""
+
+    survival: Markup
+    rates: Markup
+    first_violation: Markup
+
+
+def section_charts(section: Section) -> SectionCharts:
+    """The three charts of one scenario × model, titled with it."""
+    return SectionCharts(
+        survival=survival_chart(
+            [(series.variant, series.curve, series.last_turn) for series in section.survival],
+            f"Survival of no violation yet: {section.title}"),
+        rates=rate_chart([(series.variant, series.rates) for series in section.rates],
+                         f"Violation rate by turn: {section.title}"),
+        first_violation=first_violation_chart(section.first_violations,
+                                              f"Turns to first violation: {section.title}"),
+    )

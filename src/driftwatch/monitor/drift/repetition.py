@@ -1,4 +1,8 @@
-"""Loop detection: the agent doing the same thing over and over.
+"""Repetition: the agent doing the same thing over and over.
+
+The class is ``RepetitionMonitor``; its registered name and finding kind stay ``loop``
+(stored monitor specs, findings and user configs carry them), which is also why a
+repeated pattern is called a loop below. "The agent loop" is :mod:`driftwatch.agent.loop`.
 
 Each complete turn (or step, see :mod:`driftwatch.monitor.turns`) gets a signature: its
 tool calls (name + canonical JSON arguments, in order) when it made any, else what the
@@ -36,7 +40,7 @@ from driftwatch.monitor.registry import monitor
 from driftwatch.monitor.turngroup import SharesTurns
 from driftwatch.monitor.turns import Turn
 
-__all__ = ["LoopMonitor"]
+__all__ = ["RepetitionMonitor"]
 
 _SPACE = re.compile(r"\s+")
 
@@ -69,7 +73,7 @@ class _Run:
 
 
 @monitor("loop")
-class LoopMonitor(BaseMonitor, SharesTurns):
+class RepetitionMonitor(BaseMonitor, SharesTurns):
     """Repeated identical tool calls or outputs (module docstring).
 
     Thread: the engine's worker. Never blocks; state per run is the last ``max_period``

@@ -41,6 +41,7 @@ from typing import Any, Final, Protocol
 
 from driftwatch.core import semconv as sc
 from driftwatch.core.records import Finding, FindingKind, Severity, SpanRecord
+from driftwatch.model import ModelClient
 from driftwatch.monitor.base import BaseMonitor
 from driftwatch.monitor.evidence import truncate_text
 from driftwatch.monitor.registry import monitor
@@ -140,8 +141,6 @@ class JudgeMonitor(BaseMonitor, SharesTurns):
         if min(every_turns, max_calls, max_tokens, max_prompt_chars, max_workers) < 1:
             raise ValueError("every_turns, max_calls, max_tokens, … must be positive")
         if client is None:
-            from driftwatch.model import ModelClient
-
             assert model is not None
             client = ModelClient(
                 model,

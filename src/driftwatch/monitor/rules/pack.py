@@ -42,18 +42,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from driftwatch.core.errors import NotFoundError, SpecError
 from driftwatch.core.resources import builtin_dir
 from driftwatch.core.yamlfile import Loc, line_for, load_yaml, validate
-from driftwatch.monitor.rules.sequence_spec import (
-    CheckedRule,
-    Identifier,
-    SequenceRule,
-    SqlPredicate,
-)
+from driftwatch.monitor.rules.sections import SECTIONS, Section, section_rules
+from driftwatch.monitor.rules.sequence_spec import SequenceRule
+from driftwatch.monitor.rules.spec import FinalStateCheck, Identifier, Rule
 from driftwatch.monitor.rules.window_spec import WindowRule
 
 __all__ = [
@@ -68,26 +66,6 @@ __all__ = [
     "load_rule_packs",
     "resolve_packs",
 ]
-
-
-class Rule(CheckedRule):
-    """A SQL boolean expression over one span; true → a finding for that span."""
-
-    when: SqlPredicate
-
-
-class FinalStateCheck(CheckedRule):
-    """A SQL boolean expression over the sandbox state after the run (table
-    ``files(path, content, sha256)``); false → a finding for the run."""
-
-    expect: str
-
-    @field_validator("expect")
-    @classmethod
-    def _not_empty(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("empty expectation")
-        return value
 
 
 class RulePack(BaseModel):
@@ -124,6 +102,25 @@ class RulePack(BaseModel):
         return self.scenarios is None or (scenario_id is not None and scenario_id in self.scenarios)
 
 
+
+def check_sections(model: type[BaseModel], sections: Sequence[Section] = SECTIONS) -> None:
+    """``model`` (the pack model) has exactly one list field per row of the section table,
+    of that row's model: a section added to one and not the other fails at import."""
+    fields = {
+        name: (get_origin(field.annotation), get_args(field.annotation))
+        for name, field in model.model_fields.items()
+        if name not in {"pack", "description", "scenarios"}
+    }
+    wanted = {section.name: (list, (section.model,)) for section in sections}
+    if fields != wanted:
+        raise RuntimeError(
+            f"{model.__name__} fields {sorted(fields)} do not match the section table "
+            f"{sorted(wanted)} (or their models differ)"
+        )
+
+
+check_sections(RulePack)
+
 def _check_ids(
     packs: Iterable[tuple[RulePack, dict[Loc, int]]],
 ) -> None:
@@ -141,24 +138,17 @@ def _check_ids(
                 f"duplicate pack id {pack.pack!r} (also in {seen_packs[pack.pack]})",
             )
         seen_packs[pack.pack] = where
-        checks: list[tuple[str, Sequence[CheckedRule]]] = [
-            ("rules", pack.rules),
-            ("sequences", pack.sequences),
-            ("windows", pack.windows),
-            ("final_state", pack.final_state),
-        ]
-        for section, items in checks:
-            for index, item in enumerate(items):
-                loc: Loc = (section, index, "id")
-                line = line_for(lines, loc)
-                if item.id in seen_ids:
-                    raise SpecError(
-                        path,
-                        line,
-                        f"{section}[{index}].id",
-                        f"duplicate rule id {item.id!r} (also in {seen_ids[item.id]})",
-                    )
-                seen_ids[item.id] = f"{path}:{line}"
+        for section, index, item in section_rules(pack):
+            loc: Loc = (section.name, index, "id")
+            line = line_for(lines, loc)
+            if item.id in seen_ids:
+                raise SpecError(
+                    path,
+                    line,
+                    f"{section.name}[{index}].id",
+                    f"duplicate rule id {item.id!r} (also in {seen_ids[item.id]})",
+                )
+            seen_ids[item.id] = f"{path}:{line}"
 
 
 def _load(path: str | Path) -> tuple[RulePack, dict[Loc, int]]:

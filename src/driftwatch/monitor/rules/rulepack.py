@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from driftwatch.core import semconv as sc
 from driftwatch.core.errors import UsageError
@@ -39,6 +39,7 @@ from driftwatch.monitor.rules.pack import (
     load_rule_packs,
     resolve_packs,
 )
+from driftwatch.monitor.rules.sections import Evaluation, section_rules
 from driftwatch.monitor.rules.stateful import StatefulRules
 from driftwatch.store import FinalStateEvaluator, PredicateEvaluator
 from driftwatch.store.span_batch import SpanBatch
@@ -90,15 +91,14 @@ class RulePackMonitor(BaseMonitor):
         self._checks: dict[str, tuple[FinalStateCheck, RulePack]] = {}
         self._stateful_ids: dict[str, RulePack] = {}
         for pack in self.packs:
-            for rule in pack.rules:
-                self._claim(rule.id, pack)
-                self._rules[rule.id] = (rule, pack)
-            for item in [*pack.sequences, *pack.windows]:
+            for section, _, item in section_rules(pack):
                 self._claim(item.id, pack)
-                self._stateful_ids[item.id] = pack
-            for check in pack.final_state:
-                self._claim(check.id, pack)
-                self._checks[check.id] = (check, pack)
+                if section.evaluation is Evaluation.SPAN:
+                    self._rules[item.id] = (cast(Rule, item), pack)
+                elif section.evaluation is Evaluation.STATEFUL:
+                    self._stateful_ids[item.id] = pack
+                else:
+                    self._checks[item.id] = (cast(FinalStateCheck, item), pack)
         self._stateful = StatefulRules(self.packs)
         predicates = {rule_id: rule.when for rule_id, (rule, _) in self._rules.items()}
         predicates.update(self._stateful.predicates())

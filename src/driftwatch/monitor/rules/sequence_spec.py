@@ -1,11 +1,5 @@
-"""YAML models shared by every rule kind, and the ``sequences:`` section of a rule pack.
-
-Every rule kind (``rules``, ``sequences``, ``windows``, ``final_state``) has ``id``,
-``severity``, ``kind``, ``description`` and ``message`` (:class:`CheckedRule`). SQL is
-checked when the pack loads: a predicate must be a boolean expression over the batch
-columns (:func:`~driftwatch.store.validate_predicate`), a value expression (``same``,
-``group_by``, ``value``) one scalar expression over them. A problem becomes a
-``path:line: field: problem`` error through :mod:`driftwatch.core.yamlfile`.
+"""The ``sequences:`` section of a rule pack (fields every rule kind shares are in
+:mod:`driftwatch.monitor.rules.spec`).
 
 A sequence relates two spans of one run, ``a`` and ``b``, in one of four patterns::
 
@@ -20,88 +14,17 @@ The runtime semantics are in :mod:`driftwatch.monitor.rules.sequence`.
 from __future__ import annotations
 
 import enum
-from typing import Annotated, Any
 
 from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationInfo,
     field_validator,
 )
 
-from driftwatch.core.records import FindingKind, Severity
-from driftwatch.store import validate_pair_condition, validate_predicate
-from driftwatch.store.predicates import validate_value
+from driftwatch.monitor.rules.spec import CheckedRule, SqlExpression, SqlPredicate
+from driftwatch.store import validate_pair_condition
 
-__all__ = [
-    "CheckedRule",
-    "Identifier",
-    "SequencePattern",
-    "SequenceRule",
-    "SqlExpression",
-    "SqlNumber",
-    "SqlPredicate",
-]
-
-Identifier = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$")]
-
-
-def _predicate(value: str) -> str:
-    if not value.strip():
-        raise ValueError("empty predicate")
-    error = validate_predicate(value)
-    if error:
-        raise ValueError(f"invalid SQL predicate: {error}")
-    return value
-
-
-def _expression(value: str) -> str:
-    error = validate_value(value)
-    if error:
-        raise ValueError(f"invalid SQL expression: {error}")
-    return value
-
-
-def _number(value: str) -> str:
-    error = validate_value(value, numeric=True)
-    if error:
-        raise ValueError(f"invalid SQL expression: {error}")
-    return value
-
-
-SqlPredicate = Annotated[str, AfterValidator(_predicate)]
-"""A SQL boolean expression over one span (checked at load)."""
-SqlExpression = Annotated[str, AfterValidator(_expression)]
-"""A scalar SQL expression over one span, e.g. ``tool_arguments->>'path'``."""
-SqlNumber = Annotated[str, AfterValidator(_number)]
-"""A numeric SQL expression over one span, e.g. ``try_cast(tool_arguments->>'x' as double)``."""
-
-
-def _parse_severity(value: Any) -> Severity:
-    if isinstance(value, str | int | Severity):
-        return Severity.parse(value)
-    raise ValueError(f"expected a severity name, got {type(value).__name__}")
-
-
-class CheckedRule(BaseModel):
-    """Fields every rule kind has. ``message`` is a ``str.format`` template filled
-    safely (:func:`~driftwatch.monitor.evidence.safe_format`)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    id: Identifier
-    severity: Severity
-    kind: FindingKind = FindingKind.VIOLATION
-    description: str = ""
-    message: str | None = None
-
-    @field_validator("severity", mode="before")
-    @classmethod
-    def _severity(cls, value: Any) -> Severity:
-        return _parse_severity(value)
-
+__all__ = ["SequencePattern", "SequenceRule"]
 
 class SequencePattern(enum.StrEnum):
     B_WITHOUT_EARLIER_A = "b_without_earlier_a"

@@ -25,7 +25,7 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from driftwatch.monitor.rules.sequence_spec import (
+from driftwatch.monitor.rules.spec import (
     CheckedRule,
     SqlExpression,
     SqlNumber,

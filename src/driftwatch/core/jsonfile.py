@@ -1,4 +1,4 @@
-"""JSON from import files, with a nesting limit.
+"""JSON from import files and recordings, with a nesting limit.
 
 Python's decoder recurses: 100,000 nested brackets raise RecursionError, and a few hundred
 levels that it still accepts can overflow the recursion of code further on (attribute

@@ -1,4 +1,5 @@
-"""Which model-call failures are worth retrying, and how long to wait before the next try.
+"""Which model-call (and alert-delivery) failures are worth retrying, and how long to wait
+before the next try. In core because the model layer and the alert sinks share it.
 
 Transient: HTTP 408 and 429, any 5xx, timeouts and connection errors (litellm maps
 provider SDK errors onto its own exception classes, which carry ``status_code``). Anything

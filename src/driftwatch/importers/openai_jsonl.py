@@ -8,21 +8,37 @@ run attributes). See ``docs/importers.md``.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Final
 
-from driftwatch.ingest import jsonfile
-from driftwatch.ingest.conversation import (
-    Conversation,
-    ImportFormatError,
-    check_messages,
-    scalar_items,
-)
+from driftwatch.core import jsonfile
+from driftwatch.core.conversation import Conversation
+from driftwatch.core.importer import KEYS_MATCH, SHAPE_MATCHES, ImportFormatError, importer
+from driftwatch.importers.conversation import check_messages, scalar_items
 
-__all__ = ["read_openai_jsonl"]
+__all__ = ["OpenAIJsonlImporter", "read_openai_jsonl"]
 
 DEFAULT_SCENARIO: Final = "imported"
 DEFAULT_MODEL: Final = "unknown/unknown"
+# the first line is an object with a messages key (a key inside a JSON string is escaped)
+_FIRST_LINE: Final = re.compile(r'\s*\{[^\n]*?"messages"\s*:')
+
+
+@importer("openai-jsonl")
+class OpenAIJsonlImporter:
+    """OpenAI chat conversations, one ``{"messages": [...], ...}`` object per line."""
+
+    def detect(self, path: Path, head: str) -> float:
+        """Also any other JSON-lines file of objects (``otlp-json`` outscores it on its
+        own files), so a malformed chat line gets this importer's error for its line."""
+        if _FIRST_LINE.match(head):
+            return KEYS_MATCH
+        return SHAPE_MATCHES if head.lstrip().startswith("{") else 0.0
+
+    def load(self, path: Path, *, scenario_id: str | None = None,
+             model: str | None = None) -> list[Conversation]:
+        return read_openai_jsonl(path, scenario_id=scenario_id, model=model)
 
 
 def read_openai_jsonl(path: Path, *, scenario_id: str | None = None,

@@ -11,12 +11,13 @@ from typer.testing import CliRunner
 
 from driftwatch.cli import app
 from driftwatch.core.records import SpanRecord
-from driftwatch.ingest import conversation_spans
-from driftwatch.ingest.taubench import read_taubench
+from driftwatch.importers import conversation_spans
+from driftwatch.importers.taubench import read_taubench
 from driftwatch.store import Store
 
 runner = CliRunner()
-OTEL_FIXTURE = Path(__file__).resolve().parents[1] / "data" / "ingest" / "otel-file-exporter.jsonl"
+OTEL_FIXTURE = (Path(__file__).resolve().parents[1] / "data" / "importers"
+                / "otel-file-exporter.jsonl")
 
 
 def _run(*args: str) -> tuple[int, str, str]:

@@ -17,141 +17,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
 
 from driftwatch.core.errors import NotFoundError, UsageError
-from driftwatch.report.summary import RunFacts, load_run_facts
-from driftwatch.stats import RegressionVerdict, RunOutcomes, Verdict, regression_test
+from driftwatch.report.contents import ALL_GROUPS, BatchComparison, ComparisonRow, GroupSide
+from driftwatch.report.summary import QueryableStore, RunFacts, load_run_facts
+from driftwatch.stats import RegressionVerdict, RunOutcomes, regression_test
 
-__all__ = [
-    "ALL_GROUPS",
-    "BatchComparison",
-    "ComparisonRow",
-    "GroupSide",
-    "compare_batches",
-    "compare_facts",
-    "verdict_label",
-]
-
-ALL_GROUPS = "(all groups)"
-"""The ``scenario_id`` of the pooled row (every group present in both batches)."""
+__all__ = ["MIN_RUNS", "compare_batches", "compare_facts"]
 
 MIN_RUNS = 5
-
-_LABELS: dict[str, str] = {
-    "worse": "worse",
-    "better": "better",
-    "no_significant_change": "no change",
-    "insufficient_data": "insufficient data",
-}
-
-
-def verdict_label(verdict: Verdict) -> str:
-    """The short word a person reads: worse, better, no change, insufficient data."""
-    return _LABELS[verdict]
-
-
-class QueryableStore(Protocol):
-    """Anything with :meth:`driftwatch.store.Store.query` (a store, read-only or not)."""
-
-    def query(self, sql: str, params: Any = None) -> Any: ...
-
-
-@dataclass(frozen=True)
-class GroupSide:
-    """One batch's runs of one group, summarised."""
-
-    runs: int
-    violating: int
-    median_first_violation: float | None
-    survival_at_horizon: float | None
-
-    @property
-    def violation_rate(self) -> float | None:
-        return self.violating / self.runs if self.runs else None
-
-
-@dataclass(frozen=True)
-class ComparisonRow:
-    """One scenario × model × variant (or the pooled row): baseline, candidate, verdict."""
-
-    scenario_id: str
-    model: str
-    variant: str
-    baseline: GroupSide
-    candidate: GroupSide
-    horizon: float | None
-    result: RegressionVerdict
-    in_family: bool
-
-    @property
-    def verdict(self) -> Verdict:
-        return self.result.verdict
-
-    @property
-    def label(self) -> str:
-        return verdict_label(self.result.verdict)
-
-    @property
-    def is_pooled(self) -> bool:
-        return self.scenario_id == ALL_GROUPS
-
-    @property
-    def p_value(self) -> float | None:
-        """The smaller one-sided p-value in the direction of the verdict (worse unless
-        the verdict is better); ``None`` without a test."""
-        result = self.result
-        if result.logrank_p_worse is None or result.proportion_p_worse is None:
-            return None
-        if result.verdict == "better":
-            assert result.logrank_p_better is not None
-            assert result.proportion_p_better is not None
-            return min(result.logrank_p_better, result.proportion_p_better)
-        return min(result.logrank_p_worse, result.proportion_p_worse)
-
-    @property
-    def test(self) -> str:
-        """Which test decided (or would have), as a person reads it."""
-        result = self.result
-        if result.logrank_p_worse is None:
-            return "none"
-        direction = "better" if result.verdict == "better" else "worse"
-        logrank_p = getattr(result, f"logrank_p_{direction}")
-        fisher_p = getattr(result, f"proportion_p_{direction}")
-        return "log-rank (one-sided)" if logrank_p <= fisher_p else "Fisher exact (one-sided)"
-
-
-@dataclass(frozen=True)
-class BatchComparison:
-    batch_id: str
-    baseline_id: str
-    alpha: float
-    family_size: int
-    rows: list[ComparisonRow]
-
-    @property
-    def level(self) -> float:
-        """The α each row in the family is tested at (each of its two tests at half)."""
-        return self.alpha / max(1, self.family_size)
-
-    @property
-    def regressed(self) -> bool:
-        """What ``--fail-on regression`` fails on: any row in the family is worse."""
-        return any(row.in_family and row.verdict == "worse" for row in self.rows)
-
-    @property
-    def worse(self) -> list[ComparisonRow]:
-        return [row for row in self.rows if row.verdict == "worse"]
-
-    @property
-    def better(self) -> list[ComparisonRow]:
-        return [row for row in self.rows if row.verdict == "better"]
-
-    def to_markdown(self) -> str:
-        from driftwatch.report.markdown import comparison_markdown
-
-        return comparison_markdown(self)
 
 
 def compare_batches(

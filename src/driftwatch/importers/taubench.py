@@ -7,22 +7,36 @@ labels ``reward`` and ``label.success``. See ``docs/importers.md``.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Final
 
-from driftwatch.ingest import jsonfile
-from driftwatch.ingest.conversation import (
-    Conversation,
-    ImportFormatError,
-    check_messages,
-    scalar_items,
-)
+from driftwatch.core import jsonfile
+from driftwatch.core.conversation import Conversation
+from driftwatch.core.importer import KEYS_MATCH, SHAPE_MATCHES, ImportFormatError, importer
+from driftwatch.importers.conversation import check_messages, scalar_items
 
-__all__ = ["DEFAULT_MODEL", "DEFAULT_SCENARIO", "read_taubench"]
+__all__ = ["DEFAULT_MODEL", "DEFAULT_SCENARIO", "TauBenchImporter", "read_taubench"]
 
 DEFAULT_SCENARIO: Final = "taubench-airline"
 DEFAULT_MODEL: Final = "openai/gpt-4o"
 AGENT_NAME: Final = "taubench-agent"
+# a key of tau-bench's run objects (task_id comes first in their files)
+_KEY: Final = re.compile(r'"(?:task_id|traj)"\s*:')
+
+
+@importer("tau-bench")
+class TauBenchImporter:
+    """tau-bench results files (a JSON list of ``{task_id, trial, reward, info, traj}``)."""
+
+    def detect(self, path: Path, head: str) -> float:
+        if not head.lstrip().startswith("["):
+            return 0.0
+        return KEYS_MATCH if _KEY.search(head) else SHAPE_MATCHES
+
+    def load(self, path: Path, *, scenario_id: str | None = None,
+             model: str | None = None) -> list[Conversation]:
+        return read_taubench(path, scenario_id=scenario_id, model=model)
 
 
 def read_taubench(path: Path, *, scenario_id: str | None = None,

@@ -9,22 +9,43 @@ id); the run row comes from the run's ``invoke_agent`` span when there is one.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
+from driftwatch.core import jsonfile
 from driftwatch.core import semconv as sc
+from driftwatch.core.errors import UsageError
+from driftwatch.core.importer import KEYS_MATCH, ImportedRun, ImportFormatError, importer
 from driftwatch.core.records import (
     RunInfo,
     RunStatus,
     SpanRecord,
     ns_to_datetime,
 )
-from driftwatch.ingest import jsonfile
-from driftwatch.ingest.conversation import ImportedRun, ImportFormatError
 from driftwatch.tracing.otlp import OtlpDecodeError, records_from_otlp_json
 
-__all__ = ["decode_request", "read_otlp_json"]
+__all__ = ["OtlpJsonImporter", "decode_request", "read_otlp_json"]
+
+# the first line is an ExportTraceServiceRequest (a key inside a JSON string is escaped)
+_FIRST_LINE: Final = re.compile(r'\s*\{[^\n]*?"resourceSpans"\s*:')
+
+
+@importer("otlp-json")
+class OtlpJsonImporter:
+    """OTLP JSON lines as the OpenTelemetry collector's file exporter writes them."""
+
+    def detect(self, path: Path, head: str) -> float:
+        return KEYS_MATCH if _FIRST_LINE.match(head) else 0.0
+
+    def load(self, path: Path, *, scenario_id: str | None = None,
+             model: str | None = None) -> list[ImportedRun]:
+        if scenario_id is not None or model is not None:
+            raise UsageError(f"{path}: otlp-json spans name their own scenario and model "
+                             "(--scenario-id and --model do not apply)")
+        return read_otlp_json(path)
+
 
 def read_otlp_json(path: Path) -> list[ImportedRun]:
     """Decode every line (blank lines skipped), then group the spans into runs. Raises

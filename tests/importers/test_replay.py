@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from driftwatch.core.errors import UsageError
-from driftwatch.ingest import conversation_spans, monitor_runs
-from driftwatch.ingest.taubench import read_taubench
+from driftwatch.importers import conversation_spans, monitor_runs
+from driftwatch.importers.taubench import read_taubench
 from driftwatch.model.replay import load_recording, replay_scenario
 from driftwatch.runner.run import run_scenario
 from driftwatch.store import Store

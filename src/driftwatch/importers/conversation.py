@@ -1,6 +1,7 @@
 """A recorded chat conversation (OpenAI messages) → the spans our agent loop would write.
 
-Importers parse their format into :class:`Conversation` objects; :func:`conversation_spans`
+Importers parse their format into :class:`~driftwatch.core.conversation.Conversation`
+objects; :func:`conversation_spans`
 turns one into an :class:`ImportedRun`: a run row and the span records of the shape
 documented in ``docs/importers.md`` (root ``invoke_agent``, one turn per assistant message,
 user messages as ``driftwatch.event user_message`` spans, ``chat`` and ``execute_tool``
@@ -13,25 +14,20 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from driftwatch.core import jsonfile
 from driftwatch.core import semconv as sc
-from driftwatch.core.errors import UsageError
+from driftwatch.core.conversation import Conversation, call_results, parsed_arguments
+from driftwatch.core.importer import ImportedRun
 from driftwatch.core.records import RunInfo, RunStatus, SpanRecord, ns_to_datetime
-from driftwatch.ingest import jsonfile
 
 __all__ = [
-    "Conversation",
-    "ImportFormatError",
-    "ImportedRun",
-    "call_results",
     "check_messages",
     "conversation_spans",
     "json_dumps",
     "output_message",
-    "parsed_arguments",
     "scalar_items",
 ]
 
@@ -40,17 +36,6 @@ RUN_SPACING_NS: Final = 3_600 * 1_000_000_000  # run i of a file starts i hours 
 TICK_NS: Final = 1_000_000  # 1 ms between consecutive span boundaries
 RECORDED_VARIANT: Final = "recorded"
 _ROLES: Final = frozenset({"system", "user", "assistant", "tool"})
-
-
-class ImportFormatError(UsageError):
-    """A record of an import file is malformed: ``path: record N: field: problem``.
-
-    ``record`` is 1-based (the item of a JSON list, the line of a JSON-lines file)."""
-
-    def __init__(self, path: str, record: int | None, field: str, problem: str) -> None:
-        self.path, self.record, self.field, self.problem = path, record, field, problem
-        where = f"{path}: record {record}" if record is not None else path
-        super().__init__(f"{where}: {field}: {problem}" if field else f"{where}: {problem}")
 
 
 def scalar_items(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -63,29 +48,6 @@ def scalar_items(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]
 def json_dumps(value: Any) -> str:
     """Compact JSON, non-ASCII kept: the same text the agent loop writes (orjson)."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
-
-
-@dataclass(frozen=True)
-class Conversation:
-    """One recorded run: OpenAI-format ``messages`` plus where it goes in the store."""
-
-    run_id: str
-    messages: list[dict[str, Any]]
-    scenario_id: str
-    model: str
-    seed: int
-    batch_id: str
-    labels: dict[str, Any] = field(default_factory=dict)
-    agent_name: str = "agent"
-
-
-@dataclass(frozen=True)
-class ImportedRun:
-    """A run ready to store: its row and its spans in end order (children first, the root
-    last), the order the live tracer hands them to the monitors."""
-
-    info: RunInfo
-    spans: list[SpanRecord]
 
 
 def _fail(where: str, problem: str) -> ValueError:
@@ -175,37 +137,6 @@ def output_message(message: Mapping[str, Any]) -> dict[str, Any]:
 
 def _arguments_text(arguments: Any) -> str:
     return arguments if isinstance(arguments, str) else json_dumps(arguments or {})
-
-
-def parsed_arguments(arguments: Any) -> dict[str, Any]:
-    """Tool-call arguments (a JSON string or an object) as a dict ({} when not an object)."""
-    if isinstance(arguments, dict):
-        return arguments
-    parsed = (jsonfile.loads(arguments) if isinstance(arguments, str) and arguments.strip()
-              else {})
-    return parsed if isinstance(parsed, dict) else {}
-
-
-def call_results(messages: Sequence[Mapping[str, Any]]) -> list[str | None]:
-    """The result of every tool call, in call order: the first unused ``tool`` message with
-    the call's id before the next assistant message (ids repeat within some recordings,
-    so they are matched per turn, not globally). None when the call got no answer."""
-    out: list[str | None] = []
-    for index, message in enumerate(messages):
-        if message.get("role") != "assistant":
-            continue
-        answers: list[Mapping[str, Any]] = []
-        for later in messages[index + 1:]:
-            if later.get("role") == "assistant":
-                break
-            if later.get("role") == "tool":
-                answers.append(later)
-        for call in message.get("tool_calls") or []:
-            match = next((a for a in answers if a.get("tool_call_id") == call["id"]), None)
-            if match is not None:
-                answers.remove(match)
-            out.append(None if match is None else match.get("content"))
-    return out
 
 
 def reply_shape(message: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""What the report shows of individual findings and runs: each rule's example finding with
-its evidence, and a run's turns (events, the agent's text, tool calls, findings).
+"""Excerpts of individual findings and runs, read from the store for the report: each
+rule's example finding with its evidence, and a run's turns (events, the agent's text,
+tool calls, findings).
 
 All of it is model or user text: it is returned as plain strings, cut to a bounded
 length, and escaped by the template (never marked safe).
@@ -10,23 +11,12 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from driftwatch.report.compare import QueryableStore
-from driftwatch.report.summary import FINISHED
+from driftwatch.report.contents import FindingExample, RuleSummary, RunDetail, ToolCall, TurnDetail
+from driftwatch.report.summary import FINISHED, QueryableStore
 
-__all__ = [
-    "FindingExample",
-    "RuleSummary",
-    "RunDetail",
-    "ToolCall",
-    "TurnDetail",
-    "agent_text",
-    "clip",
-    "load_rule_summaries",
-    "load_run_details",
-]
+__all__ = ["TEXT_LIMIT", "agent_text", "clip", "load_rule_summaries", "load_run_details"]
 
 TEXT_LIMIT = 2000
 """Characters kept of any one message, argument list or tool result."""
@@ -78,38 +68,6 @@ def agent_text(output_messages: str | None) -> str:
                 if isinstance(text, str):
                     texts.append(text)
     return clip("\n".join(text for text in texts if text))
-
-
-@dataclass(frozen=True)
-class FindingExample:
-    run_id: str
-    variant: str
-    turn: int | None
-    message: str
-    tool_name: str
-    tool_arguments: str
-    evidence: str
-    agent_text: str
-
-
-@dataclass(frozen=True)
-class RuleSummary:
-    """One rule (or monitor finding kind) in one scenario × model, with an example."""
-
-    scenario_id: str
-    model: str
-    rule_id: str
-    kind: str
-    severity: str
-    severity_level: int
-    findings: int
-    runs: int
-    example: FindingExample
-
-    @property
-    def rank(self) -> tuple[int, int, int, str]:
-        """Most severe first, then the rule that hit the most runs."""
-        return (-self.severity_level, -self.runs, -self.findings, self.rule_id)
 
 
 _RULES_SQL = f"""
@@ -175,36 +133,6 @@ def _agent_texts(store: QueryableStore, run_ids: Sequence[str]) -> dict[tuple[st
         if text:
             texts[(run_id, turn)].append(text)
     return {key: "\n".join(value) for key, value in texts.items()}
-
-
-@dataclass(frozen=True)
-class ToolCall:
-    name: str
-    arguments: str
-    result: str
-
-
-@dataclass
-class TurnDetail:
-    turn: int | None
-    phase: str
-    events: list[tuple[str, str]] = field(default_factory=list)
-    agent_texts: list[str] = field(default_factory=list)
-    tool_calls: list[ToolCall] = field(default_factory=list)
-    findings: list[tuple[str, str, str]] = field(default_factory=list)
-    """(severity, rule id, message)"""
-
-
-@dataclass(frozen=True)
-class RunDetail:
-    run_id: str
-    variant: str
-    seed: int | None
-    status: str
-    turns: int
-    first_violation: int | None
-    findings: int
-    turn_details: list[TurnDetail]
 
 
 _RUNS_SQL = """

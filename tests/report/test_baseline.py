@@ -7,7 +7,9 @@ from collections.abc import Callable
 import pytest
 
 from driftwatch.core.errors import NotFoundError, UsageError
-from driftwatch.report.compare import ALL_GROUPS, compare_batches
+from driftwatch.report.baseline import compare_batches
+from driftwatch.report.contents import ALL_GROUPS
+from driftwatch.report.markdown import comparison_markdown
 from driftwatch.store import Store
 
 AddBatch = Callable[..., None]
@@ -136,7 +138,7 @@ def test_markdown_has_the_verdict_and_one_row_per_group(
     add_batch(store, "tonight", EARLY_VIOLATIONS)
     add_batch(store, "base", CLEAN_30, scenario="support|policy")
     add_batch(store, "tonight", CLEAN_30, scenario="support|policy")
-    text = compare_batches(store, "tonight", "base").to_markdown()
+    text = comparison_markdown(compare_batches(store, "tonight", "base"))
     lines = text.splitlines()
     assert lines[0] == "## `tonight` vs baseline `base`: REGRESSED"
     table = [line for line in lines if line.startswith("| ")]

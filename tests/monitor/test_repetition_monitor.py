@@ -10,7 +10,7 @@ import pytest
 
 from driftwatch.core import Finding, FindingKind, FrozenClock, SequentialIds, SpanRecord
 from driftwatch.core import semconv as sc
-from driftwatch.monitor import LoopMonitor, create_monitor
+from driftwatch.monitor import RepetitionMonitor, create_monitor
 from driftwatch.testing import RecordFactory
 
 
@@ -27,7 +27,7 @@ def run_of(steps: Sequence[tuple[str | None, dict[str, Any] | None, str]]) -> li
 
 
 def loops(records: Sequence[SpanRecord], size: int = 4, **options: Any) -> list[Finding]:
-    monitor = LoopMonitor(**options).bind(ids=SequentialIds(), clock=FrozenClock())
+    monitor = RepetitionMonitor(**options).bind(ids=SequentialIds(), clock=FrozenClock())
     found: list[Finding] = []
     for start in range(0, len(records), size):
         found += monitor.observe("run-1", records[start : start + size])
@@ -109,4 +109,4 @@ def test_registered_by_name_with_its_spec_and_validates_arguments() -> None:
     monitor = create_monitor("loop", min_repeats=3)
     assert monitor.spec["args"]["min_repeats"] == 3
     with pytest.raises(ValueError, match="min_repeats"):
-        LoopMonitor(min_repeats=1)
+        RepetitionMonitor(min_repeats=1)

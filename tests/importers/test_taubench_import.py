@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from driftwatch.cli import app
-from driftwatch.ingest import conversation_spans, store_runs
-from driftwatch.ingest.taubench import read_taubench
+from driftwatch.importers import conversation_spans, store_runs
+from driftwatch.importers.taubench import read_taubench
 from driftwatch.store import Store
 
 runner = CliRunner()

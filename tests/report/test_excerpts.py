@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from driftwatch.report.evidence import agent_text, clip
+from driftwatch.report.excerpts import agent_text, clip
 
 
 @pytest.mark.parametrize(("messages", "text"), [

@@ -8,12 +8,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from driftwatch.core.importer import ImportedRun
 from driftwatch.core.records import Finding
-from driftwatch.ingest.conversation import ImportedRun
-from driftwatch.store.span_batch import SpanBatch
 
 if TYPE_CHECKING:
     from driftwatch.monitor.rules.pack import RulePack
+    from driftwatch.store.span_batch import SpanBatch
+
+# function-level imports: the monitors and the store (duckdb, pyarrow) load when runs are
+# monitored or stored, not whenever an importer module is (format detection, replay)
 
 __all__ = ["ImportSummary", "monitor_runs", "store_runs"]
 
@@ -40,6 +43,8 @@ def monitor_runs(runs: Sequence[ImportedRun], packs: Sequence[str | RulePack]) -
     """The default monitors plus ``packs`` (ids, paths or loaded packs) over each run's
     spans in stream order, as :func:`driftwatch.runner.run.run_scenario` runs them live
     (the run ends without a final environment state: recorded runs have none)."""
+    from driftwatch.store.span_batch import SpanBatch
+
     return _monitor([SpanBatch.from_records(run.spans) for run in runs], runs, packs)
 
 
@@ -62,6 +67,7 @@ def store_runs(runs: Sequence[ImportedRun], *, source: str, path: Path, db_path:
     already are skipped, so importing a file twice stores nothing twice."""
     from driftwatch.monitor import resolve_packs
     from driftwatch.store import Store
+    from driftwatch.store.span_batch import SpanBatch
 
     loaded = resolve_packs(packs) if packs else []  # unknown: fails before the store is touched
     with Store(db_path) as store:
