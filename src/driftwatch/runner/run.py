@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from driftwatch.agent import run_agent
 from driftwatch.core import (
     DEFAULT_IDS,
     SYSTEM_CLOCK,
@@ -25,7 +26,11 @@ from driftwatch.core import (
     RunStatus,
 )
 from driftwatch.core.errors import UsageError
+from driftwatch.model import ModelClient
+from driftwatch.monitor import EngineConfig, MonitorSpec, build_engine, resolve_packs
 from driftwatch.scenario import Scenario, load_scenario
+from driftwatch.store import Store
+from driftwatch.tracing import StoreWriter, setup_tracing
 
 if TYPE_CHECKING:
     from driftwatch.monitor import RulePack
@@ -75,8 +80,6 @@ class _StoreTarget:
     """A local store: spans through a :class:`StoreWriter`, findings and runs directly."""
 
     def __init__(self, store: Any, extra: Sequence[object]) -> None:
-        from driftwatch.tracing import StoreWriter
-
         self._store = store
         self.consumers: Sequence[Any] = [StoreWriter(store), *extra]
         self.finding_store: FindingStore | None = store
@@ -110,8 +113,6 @@ def run_scenario(
     Raises :class:`UsageError` for a bad variant or turn count; a model that keeps failing
     ends the run with status ``errored`` instead of raising.
     """
-    from driftwatch.store import Store
-
     spec = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     store = Store(db_path)
     try:
@@ -153,11 +154,6 @@ def execute_run(
     An exception from the agent loop (or from ``on_turn``) marks the run ``failed``
     through ``target.record_run`` and is re-raised.
     """
-    from driftwatch.agent import run_agent
-    from driftwatch.model import ModelClient
-    from driftwatch.monitor import EngineConfig, MonitorSpec, build_engine, resolve_packs
-    from driftwatch.tracing import setup_tracing
-
     variant_name = variant or spec.default_variant
     if variant_name not in spec.variants:
         known = ", ".join(sorted(spec.variants))
