@@ -23,6 +23,7 @@ from driftwatch.batch.config import Limits
 from driftwatch.core import semconv as sc
 from driftwatch.core.logging import get_logger
 from driftwatch.core.records import Finding, RunInfo, RunStatus, SpanRecord
+from driftwatch.store.span_batch import SpanBatch
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -80,23 +81,42 @@ class RunAborted(Exception):
     """Raised between turns when a run is over its budget or time limit."""
 
 
+class _UsageCounter:
+    """RecordConsumer: each span's tokens and cost, counted on the thread that ends it."""
+
+    def __init__(self, recorder: _CellRecorder) -> None:
+        self._recorder = recorder
+
+    def submit(self, record: SpanRecord) -> None:
+        self._recorder.count(record)
+
+    def flush(self, timeout_s: float | None = 30.0) -> bool:
+        return True
+
+    def close(self) -> None:
+        return None
+
+
 class _CellRecorder:
-    """The run target of a worker: keeps spans, findings and the latest run row in memory
-    and counts tokens and cost as spans arrive (for the run budget)."""
+    """The run target of a worker: keeps span batches, findings and the latest run row in
+    memory, and counts tokens and cost as spans end (for the run budget)."""
 
     def __init__(self) -> None:
-        self.records: list[SpanRecord] = []
+        self.batches: list[SpanBatch] = []
         self.findings: list[Finding] = []
         self.run: RunInfo | None = None
         self.input_tokens = 0
         self.output_tokens = 0
         self.cost_usd = 0.0
         self._lock = threading.Lock()
+        self._usage = _UsageCounter(self)
 
     # RunTarget
     @property
     def consumers(self) -> Sequence[Any]:
-        return [self]
+        # usage per span as it ends (the budget is checked between turns), spans in
+        # batches whose tables the monitors' tables are: shipped without converting again
+        return [self._usage, self]
 
     @property
     def finding_store(self) -> _CellRecorder:
@@ -105,21 +125,24 @@ class _CellRecorder:
     def record_run(self, info: RunInfo) -> None:
         self.run = info
 
-    # RecordConsumer
-    def submit(self, record: SpanRecord) -> None:
-        cost = record.attributes.get(sc.DW_MODEL_COST_USD)
+    # BatchConsumer
+    def submit_batch(self, batch: SpanBatch) -> None:
         with self._lock:
-            self.records.append(record)
-            self.input_tokens += record.input_tokens or 0
-            self.output_tokens += record.output_tokens or 0
-            if isinstance(cost, int | float):
-                self.cost_usd += float(cost)
+            self.batches.append(batch)
 
     def flush(self, timeout_s: float | None = 30.0) -> bool:
         return True
 
     def close(self) -> None:
         return None
+
+    def count(self, record: SpanRecord) -> None:
+        cost = record.attributes.get(sc.DW_MODEL_COST_USD)
+        with self._lock:
+            self.input_tokens += record.input_tokens or 0
+            self.output_tokens += record.output_tokens or 0
+            if isinstance(cost, int | float):
+                self.cost_usd += float(cost)
 
     # FindingStore
     def write_findings(self, findings: Sequence[Finding]) -> int:
@@ -219,19 +242,17 @@ def _attempt(task: CellTask, recorder: _CellRecorder, attempt: int) -> tuple[Cel
         status, error, retryable = RunStatus.FAILED, f"{type(exc).__name__}: {exc}", False
     result = CellResult(
         cell_key=task.cell_key, status=status.value, attempts=attempt, error=error,
-        run=recorder.run, spans=_span_table(recorder.records), findings=recorder.findings,
+        run=recorder.run, spans=_span_table(recorder.batches), findings=recorder.findings,
         input_tokens=recorder.input_tokens, output_tokens=recorder.output_tokens,
         cost_usd=recorder.cost_usd,
     )
     return result, retryable
 
 
-def _span_table(records: list[SpanRecord]) -> pa.Table | None:
-    if not records:
+def _span_table(batches: list[SpanBatch]) -> pa.Table | None:
+    if not any(len(batch) for batch in batches):
         return None
-    from driftwatch.store import records_to_arrow
-
-    return records_to_arrow(records)
+    return SpanBatch.concat(batches).table
 
 
 def worker_init(parent_pid: int, pids: Any = None) -> None:

@@ -29,7 +29,7 @@ import pyarrow as pa
 from driftwatch.core.records import SpanRecord
 from driftwatch.store import arrow
 
-__all__ = ["SpanBatch"]
+__all__ = ["Row", "SpanBatch"]
 
 
 class SpanBatch(Sequence[SpanRecord]):
@@ -81,6 +81,18 @@ class SpanBatch(Sequence[SpanRecord]):
             else:
                 parts.append((item, None))
         return SpanBatch(records, parts=parts)
+
+    @staticmethod
+    def gather(rows: Sequence[Row]) -> SpanBatch:
+        """The rows (record, its batch, its position there) as one batch whose table is
+        taken from their batches' tables, one take per run of rows from one batch."""
+        parts: list[tuple[SpanBatch, list[int]]] = []
+        for _, source, index in rows:
+            if parts and parts[-1][0] is source:
+                parts[-1][1].append(index)
+            else:
+                parts.append((source, [index]))
+        return SpanBatch([row[0] for row in rows], parts=parts)
 
     def take(self, positions: Sequence[int]) -> SpanBatch:
         """The spans at ``positions`` (in that order)."""
@@ -164,3 +176,8 @@ class SpanBatch(Sequence[SpanRecord]):
         forms = [name for name, value in (("records", self._records), ("table", self._table))
                  if value is not None]
         return f"SpanBatch({len(self)} spans, built: {', '.join(forms) or 'none'})"
+
+
+Row = tuple[SpanRecord, SpanBatch, int]
+"""One span of a :class:`SpanBatch` queued on its own (with its batch and position), so a
+consumer that re-batches spans can take its table from the source tables."""

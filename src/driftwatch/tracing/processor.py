@@ -1,7 +1,11 @@
-"""The span processor that feeds driftwatch, the consumer contract, and the store writer.
+"""The span processor that feeds driftwatch, the consumer contracts, and the store writer.
 
 One code path from span to finding: a finished SDK span is converted once to a
-:class:`SpanRecord` and handed to every consumer (the store writer, the monitor engine).
+:class:`SpanRecord`. Consumers that take batches (the store writer, the monitor engine,
+a batch worker's recorder) get the records micro-batched as one
+:class:`~driftwatch.store.span_batch.SpanBatch` each, whose Arrow table is built once, on
+the processor's own thread, and shared: the writer inserts it, the rule packs' SQL reads
+it. Consumers that take records get each one as its span ends.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ import queue
 import threading
 import time
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Protocol, cast, runtime_checkable
 
 import pyarrow as pa
 from opentelemetry.context import Context
@@ -19,7 +23,8 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from driftwatch.core.logging import get_logger
 from driftwatch.core.microbatch import MicroBatcher
 from driftwatch.core.records import SpanRecord
-from driftwatch.store import Store, records_to_arrow
+from driftwatch.store import Store
+from driftwatch.store.span_batch import Row, SpanBatch
 from driftwatch.tracing.convert import span_to_record
 
 log = get_logger(__name__)
@@ -47,6 +52,23 @@ class RecordConsumer(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
+class BatchConsumer(Protocol):
+    """Receives finished spans as :class:`SpanBatch`\\ es (records and table both built).
+
+    ``submit_batch(batch)`` is called from the processor's batching thread, in span-end
+    order, and must return quickly as ``RecordConsumer.submit`` must; the batch is shared
+    and read-only. ``flush`` and ``close`` are as for :class:`RecordConsumer`. A consumer
+    with ``submit_batch`` gets only batches, never single records.
+    """
+
+    def submit_batch(self, batch: SpanBatch) -> None: ...
+
+    def flush(self, timeout_s: float | None = 30.0) -> bool: ...
+
+    def close(self) -> None: ...
+
+
 class NullConsumer:
     """Drops every record: tracing on, storage and monitoring off."""
 
@@ -61,20 +83,39 @@ class NullConsumer:
 
 
 class RecordSpanProcessor(SpanProcessor):
-    """Converts each ended span once and submits it to every consumer.
+    """Converts each ended span once; submits the record to every record consumer and
+    micro-batches it for the batch consumers.
 
-    ``on_end`` runs on the thread that ends the span and does no I/O; it never raises
-    (a span that cannot be converted, or a consumer that raises, is logged). A consumer
-    that fails does not stop the others.
+    ``on_end`` runs on the thread that ends the span and does no I/O (enqueueing only);
+    it never raises (a span that cannot be converted, or a consumer that raises, is
+    logged). A consumer that fails does not stop the others. Batches are handed over
+    when ``max_batch`` records wait or ``max_delay_s`` has passed (the engine's and the
+    writer's own batching follow; both take their tables from these batches).
     """
 
-    def __init__(self, consumers: Sequence[RecordConsumer]) -> None:
+    def __init__(
+        self,
+        consumers: Sequence[RecordConsumer | BatchConsumer],
+        *,
+        max_batch: int = 512,
+        max_delay_s: float = 0.01,
+        max_pending: int = 100_000,
+    ) -> None:
         self._consumers = tuple(consumers)
+        self._record_consumers = tuple(
+            c for c in consumers if not callable(getattr(c, "submit_batch", None)))
+        self._batch_consumers = tuple(
+            c for c in consumers if callable(getattr(c, "submit_batch", None)))
+        self._batcher: MicroBatcher[SpanRecord] | None = (
+            MicroBatcher(self._dispatch, name="driftwatch-span-batches", max_batch=max_batch,
+                         max_delay_s=max_delay_s, max_pending=max_pending)
+            if self._batch_consumers else None
+        )
         self._shutdown = False
         self._lock = threading.Lock()
 
     @property
-    def consumers(self) -> tuple[RecordConsumer, ...]:
+    def consumers(self) -> tuple[RecordConsumer | BatchConsumer, ...]:
         return self._consumers
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
@@ -88,16 +129,37 @@ class RecordSpanProcessor(SpanProcessor):
         except Exception:  # a malformed span must not reach the agent
             log.exception("span conversion failed", span_name=span.name)
             return
-        for consumer in self._consumers:
+        for consumer in self._record_consumers:
             try:
-                consumer.submit(record)
+                consumer.submit(record)  # type: ignore[union-attr]
             except Exception:  # a consumer's failure must not reach the agent
                 log.exception("record consumer failed", consumer=type(consumer).__name__)
+        if self._batcher is not None:
+            try:
+                self._batcher.submit(record)
+            except RuntimeError:  # closed between the check above and now
+                log.warning("span dropped: the span processor is shut down")
+
+    def _dispatch(self, records: Sequence[SpanRecord]) -> None:
+        """Batching thread: one SpanBatch with its table built here, before it is shared
+        (a batch builds a missing form unlocked). A record that cannot be converted
+        leaves the batch without a table: each consumer that needs one then fails and
+        counts it as it would have on its own."""
+        batch = SpanBatch.from_records(list(records))
+        try:
+            batch.table  # noqa: B018 - built now, on this thread
+        except Exception as error:
+            log.error("span batch conversion failed", batch_size=len(records), error=str(error))
+        for consumer in self._batch_consumers:
+            try:
+                consumer.submit_batch(batch)  # type: ignore[union-attr]
+            except Exception:
+                log.exception("batch consumer failed", consumer=type(consumer).__name__)
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         """Flush every consumer within the total time; True when all finished."""
         deadline = time.monotonic() + timeout_millis / 1000
-        flushed = True
+        flushed = self._batcher.flush(timeout_millis / 1000) if self._batcher else True
         for consumer in self._consumers:
             remaining = max(0.0, deadline - time.monotonic())
             try:
@@ -113,11 +175,34 @@ class RecordSpanProcessor(SpanProcessor):
             if self._shutdown:
                 return
             self._shutdown = True
+        if self._batcher is not None:
+            self._batcher.close()  # hands over what is pending first
         for consumer in self._consumers:
             try:
                 consumer.close()
             except Exception:
                 log.exception("record consumer close failed", consumer=type(consumer).__name__)
+
+
+def _span_batch(items: Sequence[SpanRecord | Row]) -> SpanBatch:
+    """One SpanBatch of ``items`` in order: runs of rows taken from their batches, runs of
+    plain records converted together."""
+    segments: list[SpanBatch] = []
+    run: list[SpanRecord | Row] = []
+    for item in items:
+        if run and (type(item) is tuple) != (type(run[-1]) is tuple):
+            segments.append(_segment(run))
+            run = []
+        run.append(item)
+    if run:
+        segments.append(_segment(run))
+    return SpanBatch.concat(segments)
+
+
+def _segment(items: list[SpanRecord | Row]) -> SpanBatch:
+    if type(items[0]) is tuple:
+        return SpanBatch.gather(cast(list[Row], items))
+    return SpanBatch.from_records(cast(list[SpanRecord], items))
 
 
 class StoreWriter:
@@ -174,7 +259,7 @@ class StoreWriter:
             target=self._insert_loop, name="driftwatch-store-insert", daemon=True
         )
         self._inserter.start()
-        self._batcher: MicroBatcher[SpanRecord] = MicroBatcher(
+        self._batcher: MicroBatcher[SpanRecord | Row] = MicroBatcher(
             self._convert,
             name="driftwatch-store-writer",
             max_batch=max_batch,
@@ -188,6 +273,17 @@ class StoreWriter:
         except RuntimeError:  # closed: drop, count, never raise into the agent
             with self._state:
                 self.failed += 1
+
+    def submit_batch(self, batch: SpanBatch) -> None:
+        """Queue a batch's spans; the table inserted is taken from ``batch.table`` (one
+        Arrow take per source batch), not converted from the records again."""
+        rows: list[SpanRecord | Row] = [
+            (record, batch, index) for index, record in enumerate(batch.records)]
+        try:
+            self._batcher.submit_many(rows)
+        except RuntimeError:  # closed: drop, count, never raise into the agent
+            with self._state:
+                self.failed += len(rows)
 
     def flush(self, timeout_s: float | None = 30.0) -> bool:
         """Wait until every record submitted so far is stored (or given up on)."""
@@ -213,10 +309,11 @@ class StoreWriter:
         self._tables.put(None)
         self._inserter.join(timeout_s)
 
-    def _convert(self, batch: Sequence[SpanRecord]) -> None:
-        """MicroBatcher thread: records → Arrow, then queue for the inserting thread."""
+    def _convert(self, batch: Sequence[SpanRecord | Row]) -> None:
+        """MicroBatcher thread: records → Arrow (rows of submitted batches: taken from
+        their tables), then queue for the inserting thread."""
         try:
-            table = records_to_arrow(batch)
+            table = _span_batch(batch).table
         except Exception as error:  # a record that cannot be converted fails its batch
             log.error("span batch conversion failed", batch_size=len(batch), error=str(error))
             with self._state:

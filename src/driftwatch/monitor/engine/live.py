@@ -49,7 +49,7 @@ from driftwatch.monitor.engine.delivery import (
     in_stream_order,
     stable_finding_id,
 )
-from driftwatch.store.span_batch import SpanBatch
+from driftwatch.store.span_batch import Row, SpanBatch
 
 __all__ = ["FindingStore", "MonitorEngine"]
 
@@ -80,7 +80,7 @@ class _RunContext:
 
 # A record of a SpanBatch, queued with its batch and row: the worker hands the monitors
 # per-run sub-batches whose table is taken from the submitted batch's table.
-_Row = tuple[SpanRecord, SpanBatch, int]
+_Row = Row
 _Item = SpanRecord | _Row | _EndRun | _Wake
 
 
@@ -99,21 +99,10 @@ def _by_run(items: Sequence[SpanRecord | _Row]) -> dict[str, Sequence[SpanRecord
     out: dict[str, Sequence[SpanRecord]] = {}
     for run_id, members in grouped.items():
         if all(isinstance(item, tuple) for item in members):
-            out[run_id] = _gathered(cast(list[_Row], members))
+            out[run_id] = SpanBatch.gather(cast(list[_Row], members))
         else:  # a mix of both: the rule packs convert the records once per micro-batch
             out[run_id] = [item[0] if isinstance(item, tuple) else item for item in members]
     return out
-
-
-def _gathered(rows: list[_Row]) -> SpanBatch:
-    """The rows as one batch whose table is taken from their batches' tables."""
-    parts: list[tuple[SpanBatch, list[int]]] = []
-    for _, source, index in rows:
-        if parts and parts[-1][0] is source:
-            parts[-1][1].append(index)
-        else:
-            parts.append((source, [index]))
-    return SpanBatch([row[0] for row in rows], parts=parts)
 
 
 class MonitorEngine:
@@ -405,7 +394,7 @@ class MonitorEngine:
             found.extend(self._observe_findings(found, by_run))
         self._deliver(in_stream_order(found, by_run))
         for run_records in by_run.values():
-            if isinstance(run_records, SpanBatch):  # made by _gathered for this round
+            if isinstance(run_records, SpanBatch):  # made by SpanBatch.gather for this round
                 run_records.release()  # monitors may keep them; not the source batch
         elapsed = time.perf_counter() - started
         with self._lock:
