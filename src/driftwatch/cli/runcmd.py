@@ -59,6 +59,9 @@ def run_command(
         f"seed {summary.seed}")
     out(f"status: {summary.status.value} ({summary.stopped_by})  turns: {summary.turns}  "
         f"tool calls: {summary.tool_calls}  time: {summary.wall_time_s:.2f}s")
+    if summary.malformed_tool_calls or summary.generation_limits:
+        out(f"malformed tool calls: {summary.malformed_tool_calls}  "
+            f"replies cut at their limit: {summary.generation_limits}")
     if summary.error:
         out(f"error: {summary.error}")
     violations = summary.violations

@@ -50,6 +50,8 @@ class RunSummary:
     db_path: str
     wall_time_s: float
     final_state: dict[str, object] = field(default_factory=dict)
+    malformed_tool_calls: int = 0
+    generation_limits: int = 0
 
     @property
     def violations(self) -> list[Finding]:
@@ -205,7 +207,9 @@ def execute_run(
                      ended_at=clock.now(), error=result.error,
                      attributes={"stopped_by": result.stopped_by,
                                  "tool_calls": result.tool_calls,
-                                 "model_calls": result.model_calls})
+                                 "model_calls": result.model_calls,
+                                 "malformed_tool_calls": result.malformed_tool_calls,
+                                 "generation_limits": result.generation_limits})
         )
         provider.shutdown()
     finally:
@@ -219,5 +223,6 @@ def execute_run(
         tool_calls=result.tool_calls, model_calls=result.model_calls,
         stopped_by=result.stopped_by, error=result.error, findings=findings,
         db_path=where, wall_time_s=time.perf_counter() - started,
-        final_state=result.final_state,
+        final_state=result.final_state, malformed_tool_calls=result.malformed_tool_calls,
+        generation_limits=result.generation_limits,
     )
