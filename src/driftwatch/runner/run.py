@@ -25,6 +25,7 @@ from driftwatch.core import (
     RunStatus,
 )
 from driftwatch.core.errors import UsageError
+from driftwatch.runner.abandoned import close_abandoned_runs, process_marker
 from driftwatch.scenario import Scenario, load_scenario
 
 if TYPE_CHECKING:
@@ -76,14 +77,17 @@ class RunTarget(Protocol):
 class _StoreTarget:
     """A local store: spans through a :class:`StoreWriter`, findings and runs directly."""
 
-    def __init__(self, store: Any, extra: Sequence[object]) -> None:
+    def __init__(self, store: Any, extra: Sequence[object], clock: Clock = SYSTEM_CLOCK) -> None:
         from driftwatch.tracing import StoreWriter
 
+        close_abandoned_runs(store, clock.now())  # earlier runs whose process was killed
         self._store = store
         self.consumers: Sequence[Any] = [StoreWriter(store), *extra]
         self.finding_store: FindingStore | None = store
 
     def record_run(self, info: RunInfo) -> None:
+        if info.status == RunStatus.RUNNING:  # so a later run can tell if this one was killed
+            info = replace(info, attributes={**info.attributes, **process_marker()})
         self._store.upsert_run(info)
 
 
@@ -118,7 +122,7 @@ def run_scenario(
     store = Store(db_path)
     try:
         return execute_run(
-            spec, _StoreTarget(store, consumers), model=model, seed=seed, variant=variant,
+            spec, _StoreTarget(store, consumers, clock), model=model, seed=seed, variant=variant,
             turns=turns, sinks=sinks, packs=packs, batch_id=batch_id,
             capture_content=capture_content, ids=ids, clock=clock, on_turn=on_turn,
             model_options=model_options, otlp=otlp, where=str(db_path),
