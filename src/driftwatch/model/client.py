@@ -24,7 +24,11 @@ from driftwatch.core.retry import (
 from driftwatch.model._litellm import fixed_kwargs, prepare_litellm, skip_success_logging
 from driftwatch.model.hints import SimulationContext
 from driftwatch.model.llamacpp import PROVIDER as LLAMACPP
-from driftwatch.model.llamacpp import check_local_model, register_llamacpp_provider
+from driftwatch.model.llamacpp import (
+    LocalSettings,
+    check_local_model,
+    register_llamacpp_provider,
+)
 from driftwatch.model.profiles import check_profile
 from driftwatch.model.simulated import PROVIDER as SIMULATED
 from driftwatch.model.simulated import register_simulated_provider, simulation_metadata
@@ -111,8 +115,10 @@ class ModelClient:
         if self.simulated:
             check_profile(model.split("/", 1)[1])
         self.local = self._provider == LLAMACPP
-        if self.local:  # the extra and the file, before any run starts
+        self._extra = dict(extra or {})
+        if self.local:  # the extra, the file and the settings, before any run starts
             check_local_model(model.split("/", 1)[1])
+            LocalSettings.from_call(self._extra.get("extra_body"))
         self.timeout_s = timeout_s
         self.max_retries = max_retries
         default_base = 0.0 if self.simulated else 1.0

@@ -116,9 +116,13 @@ def run_scenario(
     Raises :class:`UsageError` for a bad variant or turn count; a model that keeps failing
     ends the run with status ``errored`` instead of raising.
     """
+    from driftwatch.model import ModelClient
     from driftwatch.store import Store
 
     spec = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    # the model, its options (and for llamacpp/* the extra and the file) are checked
+    # before the database is created or touched
+    ModelClient(model, seed=seed, **(model_options or {}))  # type: ignore[arg-type]
     store = Store(db_path)
     try:
         return execute_run(
