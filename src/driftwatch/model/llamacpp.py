@@ -218,12 +218,14 @@ def _respond(call: Mapping[str, Any]) -> ModelResponse:
     messages = render_messages(call.get("messages") or [], tools if use_tools else [])
     loaded = _load(path, settings)
     timeout = call.get("timeout")
-    watch = _Deadline(float(timeout) if isinstance(timeout, int | float) else None)
+    deadline = time.monotonic() + float(timeout) if isinstance(timeout, int | float) else None
     request: dict[str, Any] = {
         "messages": messages,
         "max_tokens": int(params.get("max_tokens") or settings.max_tokens),
         "temperature": float(params.get("temperature", 0.6)),
-        "logits_processor": _processors(watch),
+        # streamed so the deadline is checked between tokens, in Python: an exception from
+        # a logits processor is swallowed by the ctypes callback that calls it
+        "stream": True,
     }
     if isinstance(params.get("seed"), int):
         request["seed"] = params["seed"]
@@ -232,9 +234,7 @@ def _respond(call: Mapping[str, Any]) -> ModelResponse:
     tool_names = {str((t.get("function") or {}).get("name")) for t in tools} if use_tools else set()
     with loaded.lock:
         try:
-            result = loaded.llama.create_chat_completion(**request)
-        except _PastDeadline:
-            return _build_response(name, watch.cut_off_result(), tool_names, timed_out=True)
+            result = _generate(loaded.llama, request, deadline)
         except ValueError as error:
             if "context window" in str(error):
                 raise ContextWindowExceededError(str(error), model=name,
@@ -245,41 +245,43 @@ def _respond(call: Mapping[str, Any]) -> ModelResponse:
             # in process nothing is transient: a retry would fail the same way, 5 times
             raise BadRequestError(f"llama.cpp: {type(error).__name__}: {error}", model=name,
                                   llm_provider=PROVIDER) from None
-    return _build_response(name, result, tool_names, timed_out=False)
+    return _build_response(name, result, tool_names, timed_out=bool(result.get("timed_out")))
 
 
-class _PastDeadline(Exception):
-    """Raised inside llama.cpp's sampling loop (from a logits processor, called once per
-    token: the one hook create_chat_completion offers) to stop a generation in time."""
-
-
-class _Deadline:
-    def __init__(self, timeout_s: float | None) -> None:
-        self._deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        self.prompt_tokens: int | None = None
-        self.total_tokens = 0
-
-    def __call__(self, input_ids: Any, scores: Any) -> Any:
-        if self.prompt_tokens is None:
-            self.prompt_tokens = len(input_ids)
-        self.total_tokens = len(input_ids)
-        if self._deadline is not None and time.monotonic() > self._deadline:
-            raise _PastDeadline
-        return scores
-
-    def cut_off_result(self) -> dict[str, Any]:
-        prompt = self.prompt_tokens or 0
-        completion = max(0, self.total_tokens - prompt)
-        return {"id": "chatcmpl-local-cut", "choices": [
-            {"message": {"content": ""}, "finish_reason": "length"}],
-            "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
-                      "total_tokens": prompt + completion}}
-
-
-def _processors(watch: _Deadline) -> Any:
-    from llama_cpp import LogitsProcessorList
-
-    return LogitsProcessorList([watch])
+def _generate(llama: Any, request: dict[str, Any], deadline: float | None) -> dict[str, Any]:
+    """One streamed generation, stopped at ``deadline``; the result in the non-streamed
+    shape. Token counts are llama.cpp's: the context holds prompt + generated tokens."""
+    before = time.monotonic()
+    chunks = llama.create_chat_completion(**request)
+    parts: list[str] = []
+    generated = 0
+    finish: str | None = None
+    timed_out = False
+    response_id = "chatcmpl-local"
+    try:
+        for chunk in chunks:
+            response_id = str(chunk.get("id") or response_id)
+            choice = (chunk.get("choices") or [{}])[0]
+            piece = (choice.get("delta") or {}).get("content")
+            if piece:
+                parts.append(piece)
+                generated += 1
+            finish = choice.get("finish_reason") or finish
+            if deadline is not None and time.monotonic() > deadline and finish is None:
+                timed_out = True
+                break
+    finally:
+        close = getattr(chunks, "close", None)
+        if callable(close):
+            close()
+    total = int(getattr(llama, "n_tokens", 0) or 0)
+    prompt = max(0, total - generated)
+    return {"id": response_id, "created": int(before),
+            "choices": [{"message": {"content": "".join(parts)},
+                         "finish_reason": "length" if timed_out else (finish or "stop")}],
+            "usage": {"prompt_tokens": prompt, "completion_tokens": generated,
+                      "total_tokens": prompt + generated},
+            "timed_out": timed_out}
 
 
 _grammars: dict[str, Any] = {}
