@@ -134,7 +134,11 @@ def main() -> None:
         finally:
             if server is not None:
                 server.terminate()
-                server.wait(timeout=30)
+                try:
+                    server.wait(timeout=30)
+                except subprocess.TimeoutExpired:  # busy in a generation: it stops now
+                    server.kill()
+                    server.wait(timeout=30)
 
 
 if __name__ == "__main__":

@@ -152,7 +152,8 @@ def record_reply(span: Span, reply: ModelReply, capture: bool) -> None:
     if reply.limit is not None:
         values[sc.DW_REPLY_LIMIT] = reply.limit
     if capture:
-        values[sc.GEN_AI_OUTPUT_MESSAGES] = dumps([reply.message])
+        # what the model said (None when nothing); the history copy carries "" for servers
+        values[sc.GEN_AI_OUTPUT_MESSAGES] = dumps([{**reply.message, "content": reply.text}])
     span.set_attributes({k: v for k, v in values.items() if v is not None})
 
 
