@@ -4,6 +4,7 @@ pyproject.toml declares (a direct import must not arrive only transitively)."""
 from __future__ import annotations
 
 import ast
+import os
 import re
 import sys
 import tomllib
@@ -67,11 +68,25 @@ def _declared() -> set[str]:
             for item in requirements}
 
 
+def _in_uninstalled_extra(module: str) -> bool:
+    """``module`` belongs to a requirement of an optional extra other than ``test`` (a
+    distribution named like it: ``llama_cpp`` → ``llama-cpp-python``). Under CI every
+    extra is installed, so this is never consulted there."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    top = module.split(".", maxsplit=1)[0].lower().replace("_", "-")
+    return any(
+        re.split(r"[\s\[<>=!~;]", item, maxsplit=1)[0].lower().replace("_", "-").startswith(top)
+        for extra, items in project["optional-dependencies"].items() if extra != "test"
+        for item in items)
+
+
 def test_every_direct_import_is_declared() -> None:
     owners, declared = _owners(), _declared()
     undeclared = {}
     for module, where in _imports().items():
         found = _module_file(module)
+        if found is None and not os.environ.get("CI") and _in_uninstalled_extra(module):
+            continue  # e.g. llama_cpp of the [local] extra, which the test extra leaves out
         assert found is not None, f"{module} (imported in {where}) is not installed"
         entry, file = found
         if entry.resolve() == (ROOT / "src").resolve():

@@ -28,7 +28,7 @@ def test_the_layering_contract_holds() -> None:
     assert "Contracts: 4 kept, 0 broken." in result.stdout
 
 
-@pytest.fixture()
+@pytest.fixture
 def copy(tmp_path: Path) -> Path:
     """The package and its contract, copied, so a test can add a violation to the copy."""
     shutil.copytree(SRC, tmp_path / "src" / "driftwatch",

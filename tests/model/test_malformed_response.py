@@ -58,12 +58,16 @@ def test_an_unreadable_200_is_a_malformed_response_not_http_500(
     assert (error.status_code, error.error_type, error.attempts) == (None, "MalformedResponse", 2)
 
 
-def test_a_tool_call_without_a_function_name_is_malformed(sleeps: Any) -> None:
-    """litellm accepts it (with warnings); a nameless call would run as tool ''."""
-    error = call([NAMELESS_CALL], sleeps, retries=0)
-    assert str(error) == ("model openai/fake-model: malformed response (HTTP 200): "
-                          "tool call 0 has no function name")
-    assert error.error_type == "MalformedResponse"
+def test_a_tool_call_without_a_function_name_is_dropped_and_counted(sleeps: Any) -> None:
+    """litellm accepts it (with warnings); a nameless call would run as tool '' and break
+    the next request's history, so it is dropped and counted, and the run goes on."""
+    with FakeOpenAIServer([NAMELESS_CALL]) as server:
+        client = ModelClient("openai/fake-model", api_base=server.base_url, api_key="test",
+                             max_retries=0, sleep=sleeps)
+        reply = client.complete(MESSAGES)
+    assert reply.tool_calls == []
+    assert reply.malformed_tool_calls == ("tool call 0 has no function name",)
+    assert reply.message == {"role": "assistant", "content": ""}
 
 
 def test_a_real_500_is_still_reported_as_http_500(sleeps: Any) -> None:

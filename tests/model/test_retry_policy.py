@@ -120,3 +120,18 @@ def test_error_description_is_one_short_line_with_status() -> None:
     assert line == "HTTP 500 StatusError: OpenAIException - upstream"
     assert len(describe_error(StatusError(400, "x" * 1000))) <= 300
     assert describe_error(ValueError()) == "ValueError"
+
+
+def test_context_overflow_is_never_retried_whatever_it_arrives_as() -> None:
+    """llama.cpp's ValueError reaches us as litellm's APIConnectionError with status 500;
+    retried, it fails identically (the issue's run retried it 5 times)."""
+    from driftwatch.core.retry import is_context_overflow
+
+    overflow = StatusError(500, "litellm.APIConnectionError: Requested tokens (10724) "
+                                "exceed context window of 8192")
+    assert is_context_overflow(overflow)
+    assert not is_transient(overflow)
+    assert not is_transient(APIConnectionError("Requested tokens (9000) exceed context "
+                                               "window of 8192"))
+    assert not is_transient(StatusError(400, "This model's maximum context length is 8192"))
+    assert is_transient(StatusError(500, "upstream exploded"))

@@ -46,6 +46,8 @@ class AgentResult:
     error: str | None
     initial_state: dict[str, Any]
     final_state: dict[str, Any]
+    malformed_tool_calls: int = 0
+    generation_limits: int = 0
 
 
 def _format_event(event: Event) -> str:
@@ -306,4 +308,5 @@ def run_agent(
         run_id=run_id, trace_id=trace_id, turns=turn, tool_calls=ctx.tool_calls,
         model_calls=ctx.model_calls, stopped_by=ctx.stopped_by, error=ctx.error,
         initial_state=initial, final_state=env.snapshot(),
+        malformed_tool_calls=ctx.malformed_tool_calls, generation_limits=ctx.generation_limits,
     )

@@ -58,6 +58,8 @@ class RunContext:
     hints: Any = None  # SimulationHints, built on the first simulated call
     user: Any = None  # a SimulatedUserModel when the scenario has an LLM-simulated user
     tool_schemas: list[dict[str, Any]] = field(default_factory=list)
+    malformed_tool_calls: int = 0  # tool calls the model sent that could not be read
+    generation_limits: int = 0  # replies cut off at max_tokens or the time limit
 
     def attrs(self, **extra: Any) -> dict[str, Any]:
         out = dict(self.common)
@@ -119,6 +121,11 @@ def call_model(
         ctx.stopped_by, ctx.error = "model_error", str(exc)
         return None
     record_reply(span, reply, ctx.capture_content)
+    ctx.malformed_tool_calls += len(reply.malformed_tool_calls)
+    if reply.limit is not None:  # the turn ends here; the run goes on
+        ctx.generation_limits += 1
+        span.set_status(Status(StatusCode.ERROR, f"generation stopped at its {reply.limit}"))
+        span.set_attribute(sc.ERROR_TYPE, "generation_limit")
     span.end()
     dropped = ctx.add_message(reply.message)
     if dropped and ctx.turn_span is not None:
@@ -139,8 +146,14 @@ def record_reply(span: Span, reply: ModelReply, capture: bool) -> None:
     }
     if reply.finish_reason:
         values[sc.GEN_AI_RESPONSE_FINISH_REASONS] = [reply.finish_reason]
+    if reply.malformed_tool_calls:
+        values[sc.DW_REPLY_MALFORMED_TOOL_CALLS] = len(reply.malformed_tool_calls)
+        values[sc.DW_REPLY_MALFORMED_REASONS] = list(reply.malformed_tool_calls)
+    if reply.limit is not None:
+        values[sc.DW_REPLY_LIMIT] = reply.limit
     if capture:
-        values[sc.GEN_AI_OUTPUT_MESSAGES] = dumps([reply.message])
+        # what the model said (None when nothing); the history copy carries "" for servers
+        values[sc.GEN_AI_OUTPUT_MESSAGES] = dumps([{**reply.message, "content": reply.text}])
     span.set_attributes({k: v for k, v in values.items() if v is not None})
 
 

@@ -87,17 +87,40 @@ def run(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No live alerts or progress.")
     ] = False,
+    api_base: Annotated[
+        str | None, typer.Option("--api-base", help="Base URL of an OpenAI-compatible server.")
+    ] = None,
+    tool_choice: Annotated[
+        str | None, typer.Option("--tool-choice", help="auto, required or none (sent as is).")
+    ] = None,
+    max_tokens: Annotated[
+        int | None, typer.Option("--max-tokens", min=1, help="Most tokens per model reply.")
+    ] = None,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", help="Seconds per model call (default 60).")
+    ] = None,
+    model_option: Annotated[
+        list[str] | None,
+        typer.Option("--model-option", "-o", help="KEY=VALUE as in a batch config's "
+                     "model_options (VALUE read as JSON when it parses; repeatable)."),
+    ] = None,
 ) -> None:
     """Run one scenario and store its trace and findings.
 
     Example: driftwatch run oversight-config --model simulated/drifter --seed 1
-    """
-    from driftwatch.cli.runcmd import run_command
 
+    A local model: driftwatch run oversight-config -m llamacpp/smollm2 --max-tokens 128
+    """
+    from driftwatch.cli.runcmd import model_options_from_flags, run_command
+
+    options = model_options_from_flags(api_base=api_base, tool_choice=tool_choice,
+                                       max_tokens=max_tokens, timeout=timeout,
+                                       pairs=model_option or [])
     raise typer.Exit(
         run_command(
             scenario=scenario, model=model, variant=variant, turns=turns, seed=seed, db=db,
             packs=pack, jsonl=jsonl, capture_content=not no_content, quiet=quiet,
+            model_options=options,
         )
     )
 

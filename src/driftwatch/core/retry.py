@@ -3,7 +3,11 @@ before the next try. In core because the model layer and the alert sinks share i
 
 Transient: HTTP 408 and 429, any 5xx, timeouts and connection errors (litellm maps
 provider SDK errors onto its own exception classes, which carry ``status_code``). Anything
-else (bad request, authentication, permission, not found, context window) is final.
+else (bad request, authentication, permission, not found, context window) is final. A
+context-window overflow is final whatever class or status it arrives as: llama.cpp's
+"Requested tokens (10724) exceed context window of 8192" reaches litellm as a ValueError,
+which litellm reports as a connection error with status 500; retried, it fails the same way
+every time.
 
 Pure functions over exception objects; nothing here imports litellm, so classification
 works on whatever the call raised. Safe from any thread.
@@ -19,6 +23,7 @@ from typing import Any, Final, cast
 __all__ = [
     "backoff_delay",
     "describe_error",
+    "is_context_overflow",
     "is_transient",
     "parse_retry_after",
     "retry_after_seconds",
@@ -47,6 +52,12 @@ _TRANSIENT_TYPES: Final = frozenset(
         "BadGatewayError",
     }
 )
+# the words servers use for a prompt that does not fit (llama.cpp, OpenAI, vLLM, Ollama)
+_CONTEXT_OVERFLOW: Final = re.compile(
+    r"exceeds? (?:the )?context window|context[_ ]length[_ ]exceeded|maximum context length"
+    r"|context window exceeded|prompt is too long|exceeds? the model's context",
+    re.IGNORECASE,
+)
 _MAX_MESSAGE: Final = 300
 # litellm repeats class names: "litellm.RateLimitError: RateLimitError: OpenAIException - …"
 _REDUNDANT_PREFIX: Final = re.compile(r"^(?:litellm\.\w+:\s*)?(?:\w+Error:\s*)*")
@@ -60,8 +71,18 @@ def status_of(error: BaseException) -> int | None:
     return status if isinstance(status, int) else None
 
 
+def is_context_overflow(error: BaseException) -> bool:
+    """True when the prompt (plus the requested completion) did not fit the model's window."""
+    if any(cls.__name__ == "ContextWindowExceededError" for cls in type(error).__mro__):
+        return True
+    return _CONTEXT_OVERFLOW.search(str(error)) is not None
+
+
 def is_transient(error: BaseException) -> bool:
-    """True for failures a retry may cure: 408, 429, 5xx, timeouts, connection errors."""
+    """True for failures a retry may cure: 408, 429, 5xx, timeouts, connection errors;
+    never for a context-window overflow, whatever status it came with."""
+    if is_context_overflow(error):
+        return False
     if isinstance(error, TimeoutError | ConnectionError):
         return True
     status = status_of(error)

@@ -72,6 +72,11 @@ DW_TAMPER_PATHS: Final = "driftwatch.tamper.paths"
 # derived on every chat span (live, replayed and imported alike), for rules on the reply's shape
 DW_REPLY_TOOL_CALLS: Final = "driftwatch.reply.tool_calls"
 DW_REPLY_HAS_TEXT: Final = "driftwatch.reply.has_text"
+# tool calls in a reply that could not be read (count, and the reasons as a string list)
+DW_REPLY_MALFORMED_TOOL_CALLS: Final = "driftwatch.reply.malformed_tool_calls"
+DW_REPLY_MALFORMED_REASONS: Final = "driftwatch.reply.malformed_reasons"
+# a generation that stopped at its limit: "max_tokens" or "time_limit"
+DW_REPLY_LIMIT: Final = "driftwatch.reply.limit"
 
 # span names
 SPAN_TURN: Final = "driftwatch.turn"

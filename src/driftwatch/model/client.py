@@ -23,10 +23,17 @@ from driftwatch.core.retry import (
 )
 from driftwatch.model._litellm import fixed_kwargs, prepare_litellm, skip_success_logging
 from driftwatch.model.hints import SimulationContext
+from driftwatch.model.llamacpp import PROVIDER as LLAMACPP
+from driftwatch.model.llamacpp import (
+    LocalSettings,
+    check_local_model,
+    register_llamacpp_provider,
+)
 from driftwatch.model.profiles import check_profile
 from driftwatch.model.simulated import PROVIDER as SIMULATED
 from driftwatch.model.simulated import register_simulated_provider, simulation_metadata
-from driftwatch.model.types import ModelReply, ToolCall
+from driftwatch.model.toolparse import parse_text_call
+from driftwatch.model.types import LIMIT_KEY, ModelReply, ToolCall
 
 __all__ = ["ModelCallError", "ModelClient"]
 
@@ -107,6 +114,11 @@ class ModelClient:
         self.simulated = self._provider == SIMULATED
         if self.simulated:
             check_profile(model.split("/", 1)[1])
+        self.local = self._provider == LLAMACPP
+        self._extra = dict(extra or {})
+        if self.local:  # the extra, the file and the settings, before any run starts
+            check_local_model(model.split("/", 1)[1])
+            LocalSettings.from_call(self._extra.get("extra_body"))
         self.timeout_s = timeout_s
         self.max_retries = max_retries
         default_base = 0.0 if self.simulated else 1.0
@@ -115,6 +127,7 @@ class ModelClient:
         self._sleep = sleep
         self._rng = random.Random(seed)
         self._rng_lock = threading.Lock()
+        self._text_calls = 0  # ids of tool calls read from text, unique within the client
         self._extra = dict(extra or {})
         self._request: dict[str, Any] = {"model": model, "timeout": timeout_s}
         for key, value in (
@@ -157,12 +170,16 @@ class ModelClient:
         mutate ``messages`` or ``tools``.
         """
         request = {**fixed_kwargs(), **self._request, "messages": list(messages)}
+        tool_names: frozenset[str] = frozenset()
         if tools:
             request["tools"] = list(tools)
+            tool_names = frozenset(str((t.get("function") or {}).get("name")) for t in tools)
         user_metadata = self._extra.get("metadata")
         if self.simulated:
             register_simulated_provider()
-        elif user_metadata is not None:
+        elif self.local:
+            register_llamacpp_provider()
+        if not self.simulated and user_metadata is not None:
             request["metadata"] = user_metadata
         import litellm
 
@@ -189,7 +206,7 @@ class ModelClient:
                     break
                 self._wait(attempt, error)
             else:
-                return self._reply(response, attempt)
+                return self._reply(response, attempt, tool_names)
         assert last_error is not None  # the loop runs at least once and only breaks on errors
         raise self._failure(last_error, attempt, retried=True) from last_error
 
@@ -229,7 +246,9 @@ class ModelClient:
             error_type=type(error).__name__,
         )
 
-    def _reply(self, response: Any, attempts: int) -> ModelReply:
+    def _reply(
+        self, response: Any, attempts: int, tool_names: frozenset[str] = frozenset()
+    ) -> ModelReply:
         choices = getattr(response, "choices", None) or []
         if not choices:
             raise ModelCallError(
@@ -244,29 +263,17 @@ class ModelClient:
             raise self._malformed("the first choice has no message", attempts)
         text = getattr(message, "content", None)
         text = text if isinstance(text, str) else None
-        calls: list[ToolCall] = []
-        wire_calls: list[dict[str, Any]] = []
-        for index, call in enumerate(getattr(message, "tool_calls", None) or []):
-            function = getattr(call, "function", None)
-            name = getattr(function, "name", None)
-            if not isinstance(name, str) or not name:
-                raise self._malformed(f"tool call {index} has no function name", attempts)
-            raw = getattr(function, "arguments", None)
-            raw_arguments = raw if isinstance(raw, str) else json.dumps(raw or {})
-            call_id = str(getattr(call, "id", None) or f"call_{index}")
-            calls.append(ToolCall(id=call_id, name=name, arguments=_parse_arguments(raw_arguments)))
-            wire_calls.append(
-                {
-                    "id": call_id,
-                    "type": "function",
-                    "function": {"name": name, "arguments": raw_arguments},
-                }
-            )
-        history_message: dict[str, Any] = {"role": "assistant", "content": text}
+        finish_reason = getattr(choice, "finish_reason", None)
+        limit = _limit_of(response, finish_reason)
+        calls, wire_calls, malformed = _read_tool_calls(message)
+        if not calls and not malformed and tool_names and limit is None:
+            text, calls, wire_calls, malformed = self._calls_from_text(text, tool_names)
+        if limit is not None:  # a call cut off mid-way is not what the model meant
+            calls, wire_calls = [], []
+        history_message: dict[str, Any] = {"role": "assistant", "content": text or ""}
         if wire_calls:
             history_message["tool_calls"] = wire_calls
         usage = getattr(response, "usage", None)
-        finish_reason = getattr(choice, "finish_reason", None)
         response_model = getattr(response, "model", None)
         response_id = getattr(response, "id", None)
         return ModelReply(
@@ -282,7 +289,27 @@ class ModelClient:
             attempts=attempts,
             cost_usd=self._cost(response),
             message=history_message,
+            malformed_tool_calls=tuple(malformed),
+            limit=limit,
         )
+
+    def _calls_from_text(
+        self, text: str | None, tool_names: frozenset[str]
+    ) -> tuple[str | None, list[ToolCall], list[dict[str, Any]], list[str]]:
+        """A call the model wrote as JSON in its text becomes a real tool call (and the
+        history shows it as one, so the next request is standard)."""
+        parsed = parse_text_call(text, tool_names)
+        if parsed.malformed is not None:
+            return text, [], [], [parsed.malformed]
+        if parsed.name is None:
+            return parsed.message, [], [], []
+        with self._rng_lock:
+            self._text_calls += 1
+            call_id = f"call_text_{self._text_calls}"
+        arguments = parsed.arguments or {}
+        wire = {"id": call_id, "type": "function",
+                "function": {"name": parsed.name, "arguments": json.dumps(arguments)}}
+        return None, [ToolCall(id=call_id, name=parsed.name, arguments=arguments)], [wire], []
 
     def _malformed(self, reason: str, attempts: int) -> ModelCallError:
         return ModelCallError(f"model {self.model}: {MALFORMED}: {reason}", model=self.model,
@@ -322,6 +349,39 @@ def malformed_reason(error: BaseException) -> str | None:
                 return (reason + rest).strip()
             return reason
     return None
+
+
+def _read_tool_calls(message: Any) -> tuple[list[ToolCall], list[dict[str, Any]], list[str]]:
+    """The message's tool calls (as ToolCalls and as history entries) and one reason per
+    call that could not be read. A call without a name is dropped (nothing could run it,
+    and a history entry without a name breaks the next request); one whose arguments are
+    not a JSON object is kept (the tool answers with an error the model can read)."""
+    calls: list[ToolCall] = []
+    wire_calls: list[dict[str, Any]] = []
+    malformed: list[str] = []
+    for index, call in enumerate(getattr(message, "tool_calls", None) or []):
+        function = getattr(call, "function", None)
+        name = getattr(function, "name", None)
+        if not isinstance(name, str) or not name:
+            malformed.append(f"tool call {index} has no function name")
+            continue
+        raw = getattr(function, "arguments", None)
+        raw_arguments = raw if isinstance(raw, str) else json.dumps(raw or {})
+        arguments = _parse_arguments(raw_arguments)
+        if "_raw" in arguments and len(arguments) == 1:
+            malformed.append(f"arguments of {name[:60]} are not a JSON object")
+        call_id = str(getattr(call, "id", None) or f"call_{index}")
+        calls.append(ToolCall(id=call_id, name=name, arguments=arguments))
+        wire_calls.append({"id": call_id, "type": "function",
+                           "function": {"name": name, "arguments": raw_arguments}})
+    return calls, wire_calls, malformed
+
+
+def _limit_of(response: Any, finish_reason: object) -> str | None:
+    hidden = getattr(response, "_hidden_params", None)
+    if isinstance(hidden, Mapping) and isinstance(hidden.get(LIMIT_KEY), str):
+        return str(hidden[LIMIT_KEY])
+    return "max_tokens" if finish_reason == "length" else None
 
 
 def _parse_arguments(raw: str) -> dict[str, Any]:

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
-__all__ = ["ModelReply", "ToolCall"]
+__all__ = ["LIMIT_KEY", "ModelReply", "ToolCall"]
+
+LIMIT_KEY: Final = "driftwatch_limit"
+"""A provider's ``_hidden_params`` key naming the limit that stopped its generation (the
+in-process llama.cpp provider sets ``"time_limit"``); finish reason ``length`` means
+``"max_tokens"``."""
 
 
 @dataclass(frozen=True)
@@ -29,7 +34,12 @@ class ModelReply:
     successful one. ``cost_usd`` is litellm's price for the call, None when it does not know
     the model. ``message`` is the OpenAI-format assistant message to append to the history:
     ``role``, ``content`` and, if there are tool calls, ``tool_calls`` with JSON-string
-    arguments exactly as received.
+    arguments exactly as received (``content`` is always a string, ``""`` when the model
+    said nothing: some OpenAI-compatible servers' chat templates fail on a missing one).
+    ``malformed_tool_calls`` holds one reason per tool call that could not be read (an
+    empty name, arguments that are not a JSON object, a call written as broken JSON);
+    ``limit`` is ``"max_tokens"`` or ``"time_limit"`` when the generation was cut off at
+    its limit (its tool calls are then dropped: a truncated call cannot be trusted).
     """
 
     text: str | None
@@ -44,3 +54,5 @@ class ModelReply:
     attempts: int
     cost_usd: float | None
     message: dict[str, Any]
+    malformed_tool_calls: tuple[str, ...] = ()
+    limit: str | None = None

@@ -28,6 +28,7 @@ from driftwatch.core import (
 from driftwatch.core.errors import UsageError
 from driftwatch.model import ModelClient
 from driftwatch.monitor import EngineConfig, MonitorSpec, build_engine, resolve_packs
+from driftwatch.runner.abandoned import close_abandoned_runs, process_marker
 from driftwatch.scenario import Scenario, load_scenario
 from driftwatch.store import Store
 from driftwatch.tracing import StoreWriter, setup_tracing
@@ -55,6 +56,8 @@ class RunSummary:
     db_path: str
     wall_time_s: float
     final_state: dict[str, object] = field(default_factory=dict)
+    malformed_tool_calls: int = 0
+    generation_limits: int = 0
 
     @property
     def violations(self) -> list[Finding]:
@@ -79,12 +82,15 @@ class RunTarget(Protocol):
 class _StoreTarget:
     """A local store: spans through a :class:`StoreWriter`, findings and runs directly."""
 
-    def __init__(self, store: Any, extra: Sequence[object]) -> None:
+    def __init__(self, store: Any, extra: Sequence[object], clock: Clock = SYSTEM_CLOCK) -> None:
+        close_abandoned_runs(store, clock.now())  # earlier runs whose process was killed
         self._store = store
         self.consumers: Sequence[Any] = [StoreWriter(store), *extra]
         self.finding_store: FindingStore | None = store
 
     def record_run(self, info: RunInfo) -> None:
+        if info.status == RunStatus.RUNNING:  # so a later run can tell if this one was killed
+            info = replace(info, attributes={**info.attributes, **process_marker()})
         self._store.upsert_run(info)
 
 
@@ -114,10 +120,13 @@ def run_scenario(
     ends the run with status ``errored`` instead of raising.
     """
     spec = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    # the model, its options (and for llamacpp/* the extra and the file) are checked
+    # before the database is created or touched
+    ModelClient(model, seed=seed, **(model_options or {}))  # type: ignore[arg-type]
     store = Store(db_path)
     try:
         return execute_run(
-            spec, _StoreTarget(store, consumers), model=model, seed=seed, variant=variant,
+            spec, _StoreTarget(store, consumers, clock), model=model, seed=seed, variant=variant,
             turns=turns, sinks=sinks, packs=packs, batch_id=batch_id,
             capture_content=capture_content, ids=ids, clock=clock, on_turn=on_turn,
             model_options=model_options, otlp=otlp, where=str(db_path),
@@ -201,7 +210,9 @@ def execute_run(
                      ended_at=clock.now(), error=result.error,
                      attributes={"stopped_by": result.stopped_by,
                                  "tool_calls": result.tool_calls,
-                                 "model_calls": result.model_calls})
+                                 "model_calls": result.model_calls,
+                                 "malformed_tool_calls": result.malformed_tool_calls,
+                                 "generation_limits": result.generation_limits})
         )
         provider.shutdown()
     finally:
@@ -216,5 +227,6 @@ def execute_run(
         tool_calls=result.tool_calls, model_calls=result.model_calls,
         stopped_by=result.stopped_by, error=result.error, findings=findings,
         db_path=where, wall_time_s=time.perf_counter() - started,
-        final_state=result.final_state,
+        final_state=result.final_state, malformed_tool_calls=result.malformed_tool_calls,
+        generation_limits=result.generation_limits,
     )
