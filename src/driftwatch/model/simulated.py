@@ -35,7 +35,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from driftwatch.core.errors import ModelError
-from driftwatch.model._litellm import prepare_litellm
+from driftwatch.model._litellm import register_custom_provider
 from driftwatch.model.hints import SimulationContext
 from driftwatch.model.profiles import (
     KNOWN_PROFILES,
@@ -46,7 +46,6 @@ from driftwatch.model.profiles import (
 )
 
 if TYPE_CHECKING:
-    from litellm.llms.custom_llm import CustomLLM
     from litellm.types.utils import ModelResponse
 
 __all__ = [
@@ -65,7 +64,6 @@ METADATA_MAX_RETRIES: Final = "driftwatch_max_retries"
 _CREATED: Final = 1_767_225_600  # fixed, so replies do not depend on wall time
 
 _lock = threading.Lock()
-_handler: CustomLLM | None = None
 
 
 def simulation_metadata(
@@ -82,16 +80,11 @@ def register_simulated_provider() -> None:
     Idempotent and thread-safe; if some other handler is already registered under the name
     ``simulated``, it is left in place.
     """
-    global _handler  # noqa: PLW0603 - one handler per process, created on first use
-    prepare_litellm()
-    import litellm
+    if not register_custom_provider(PROVIDER, _respond):
+        return
+    import litellm  # loaded by the registration above
 
     with _lock:
-        if any(item.get("provider") == PROVIDER for item in litellm.custom_provider_map):
-            return
-        if _handler is None:
-            _handler = _make_handler()
-        litellm.custom_provider_map.append({"provider": PROVIDER, "custom_handler": _handler})
         for profile in KNOWN_PROFILES:
             # a free, known model: litellm's per-call model-info and pricing lookups then hit
             # the map at once instead of scanning its fallbacks (~10% of the call)
@@ -104,21 +97,6 @@ def register_simulated_provider() -> None:
                     "output_cost_per_token": 0.0,
                 },
             )
-
-
-def _make_handler() -> CustomLLM:
-    from litellm.llms.custom_llm import CustomLLM
-
-    class SimulatedLLM(CustomLLM):
-        """litellm entry point; everything interesting is in :func:`_respond`."""
-
-        def completion(self, *args: Any, **kwargs: Any) -> ModelResponse:
-            return _respond(kwargs)
-
-        async def acompletion(self, *args: Any, **kwargs: Any) -> ModelResponse:
-            return _respond(kwargs)
-
-    return SimulatedLLM()
 
 
 def _respond(call: Mapping[str, Any]) -> ModelResponse:
