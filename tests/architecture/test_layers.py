@@ -76,3 +76,67 @@ def test_the_scan_sees_an_unexplained_import_and_a_reason(tmp_path: Path) -> Non
     assert found == {4: False, 8: True, 9: True, 12: True}
     module.write_text("# function-level imports: start-up\n" + module.read_text())
     assert all(explained for _, explained in lazy_imports(module))
+
+
+def _cycles(graph: object) -> list[list[str]]:
+    """Strongly connected groups of more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for root in sorted(graph.modules):  # type: ignore[attr-defined]
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph.find_modules_directly_imported_by(root))))]  # type: ignore[attr-defined]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(
+                        graph.find_modules_directly_imported_by(child)))))  # type: ignore[attr-defined]
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                group = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    group.append(member)
+                    if member == node:
+                        break
+                if len(group) > 1:
+                    found.append(sorted(group))
+    return found
+
+
+def test_no_module_imports_itself_back_through_others() -> None:
+    """No import cycle at all, inside packages too (every import, functions included)."""
+    import grimp  # import-linter's graph builder
+
+    assert _cycles(grimp.build_graph("driftwatch")) == []
+
+
+def test_the_cycle_check_sees_a_cycle(copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import grimp
+
+    _append(copy / "src/driftwatch/core/clock.py",
+            "\n\ndef _back() -> None:\n    from driftwatch.core import ids  # noqa\n")
+    _append(copy / "src/driftwatch/core/ids.py",
+            "\n\ndef _forth() -> None:\n    from driftwatch.core import clock  # noqa\n")
+    monkeypatch.syspath_prepend(str(copy / "src"))
+    for name in [m for m in sys.modules if m == "driftwatch" or m.startswith("driftwatch.")]:
+        monkeypatch.delitem(sys.modules, name)
+    cycles = grimp.build_graph("driftwatch", cache_dir=None)
+    assert ["driftwatch.core.clock", "driftwatch.core.ids"] in _cycles(cycles)
