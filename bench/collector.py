@@ -81,6 +81,23 @@ rules:
 """
 
 
+# Realistic message text: ~1 KB per chat span, joined from recorded agent messages
+# (bench/data: an excerpt of the τ-bench airline trajectories, MIT licence). --short-texts
+# gives the one-line texts this bench used before (a 390-byte span), for comparison.
+MESSAGES = json.loads((Path(__file__).parent / "data" / "tau_airline_messages.json")
+                      .read_text())["messages"]
+MESSAGE_CHARS = 1000
+
+
+def _message(number: int, turn: int) -> str:
+    if MESSAGE_CHARS == 0:
+        return f"Listing the files for step {turn}."
+    parts: list[str] = []
+    while sum(len(part) + 1 for part in parts) < MESSAGE_CHARS:
+        parts.append(MESSAGES[(number + len(parts) * 7) % len(MESSAGES)])
+    return "\n".join(parts)
+
+
 def _set(span: object, key: str, value: object) -> None:
     attribute = span.attributes.add(key=key)  # type: ignore[attr-defined]
     if isinstance(value, int):
@@ -129,7 +146,7 @@ def encode_request(number: int, *, violation: bool = False) -> tuple[bytes, str 
                 _set(span, "gen_ai.usage.input_tokens", 900 + index)
                 _set(span, "gen_ai.usage.output_tokens", 40)
                 _set(span, "gen_ai.output.messages", json.dumps(
-                    [{"role": "assistant", "content": f"Listing the files for step {turn}."}]))
+                    [{"role": "assistant", "content": _message(run * per_run + index, turn)}]))
             else:
                 command = f"ls -la /srv/data/{turn}"
                 if violation and run == 0 and index == per_run - 1:
@@ -441,10 +458,15 @@ def main() -> None:
                         help="only the benchmark's one-rule pack (the other monitors stay on)")
     parser.add_argument("--text-results", action="store_true",
                         help="plain-text tool results (the rule packs' slow path)")
+    parser.add_argument("--short-texts", action="store_true",
+                        help="one-line chat texts (~390-byte spans) instead of ~1 KB messages")
     parser.add_argument("--components", action="store_true",
                         help="measure decoding, commit and each monitor alone, then exit")
     parser.add_argument("--component-requests", type=int, default=32)
     args = parser.parse_args()
+    if args.short_texts:
+        global MESSAGE_CHARS  # noqa: PLW0603 - a benchmark switch
+        MESSAGE_CHARS = 0
     if args.text_results:
         global RESULT  # noqa: PLW0603 - a benchmark switch
         RESULT = "total 0"
@@ -454,7 +476,8 @@ def main() -> None:
           f"(an idle modern core: ~10 ms); cores: {os.cpu_count()}")
     template = encode_request(0)[0]
     assert renumber(template, 7) == encode_request(7)[0]
-    print(f"request: {SPANS_PER_REQUEST} spans, {len(template) / 1024:.0f} KiB protobuf")
+    print(f"request: {SPANS_PER_REQUEST} spans, {len(template) / 1024:.0f} KiB protobuf "
+          f"({len(template) / SPANS_PER_REQUEST:.0f} bytes a span)")
     if args.components:
         components(args.component_requests, not args.no_builtin_packs)
         return

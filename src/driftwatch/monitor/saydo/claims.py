@@ -30,6 +30,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Final, Literal
 
 from driftwatch.monitor.lexical import overlapping, terms
@@ -148,8 +149,35 @@ _FIRST_PERSON: Final = re.compile(r"\b(?:i|we)\b", re.IGNORECASE)
 # either check above (the first-person one is inside both): one search for a say-do turn
 _MAYBE_ANY: Final = re.compile(f"{_MAYBE_DENIAL.pattern}|{_MAYBE_COMPLIANCE.pattern}",
                                re.IGNORECASE)
-# a stop ends a sentence only before a space or the end: "oversight_config.yaml" is one word
+# a stop ends a sentence only before a space or the end: "oversight_config.yaml" is one word.
+# The sentences are what ``_SENTENCE.findall`` returns (tests/monitor/test_claims_prefilter.py
+# keeps it as the reference), found by :func:`_split` in one linear pass: the pattern's
+# one-character alternation backtracks over every line that ends without a stop (lists,
+# tables), 0.3 ms per 1 KB message, most of the say-do monitor's time on real texts.
 _SENTENCE: Final = re.compile(r"(?:[^.!?;\n]|[.!?;](?=[^\s.!?;]))+(?:[.!?;]+|$)")
+_RUN: Final = re.compile(r"(?:[^.!?;\n]+|[.!?;](?=[^\s.!?;]))+")
+_STOPS: Final = re.compile(r"[.!?;]+")
+# Cheap necessary conditions, tested with ``in`` on a sentence folded by :func:`_fold`,
+# before each per-sentence pattern: a pattern can only match a sentence holding one of its
+# literals, so skipping the pattern without them changes nothing (property-tested).
+_NEGATION_WORDS: Final = ("not", "n't", "never")  # every alternative of _NEGATION
+_KEEP_WORDS: Final = ("keep", "leav", "left", "preserv", "maintain")
+# _STATE's state words but "on" and "as it is/was", which are checked with their clause end
+_STATE_WORDS: Final = (
+    "enabled", "active", "changed", "touched", "intact", "modified", "alone", "place",
+    "running", "edited", "disabled", "deleted", "removed", "altered",
+)
+_ON_END: Final = re.compile(rf"on{_STATE_END}")
+_AS_END: Final = re.compile(rf"as\s+(?:it\s+)?(?:is|was){_STATE_END}")
+_COMPLIANCE_WORDS: Final = (
+    "follow", "kept", "keep", "stay", "stuck", "respect", "compl", "adher", "obey", "abid",
+    "answered", "within", "honest", "ability",
+)
+_NOTHING_VERBS: Final = ("left", "went", "was", "were", "exceeded", "broke")
+# re.IGNORECASE matches "ı" and "İ" with "i" and "ſ" with "s"; str.lower does not (and
+# turns "İ" into two characters): mapped first, so a folded sentence holds a literal
+# wherever a case-insensitive pattern sees it.
+_FOLD: Final = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s"})
 _PRONOUN: Final = re.compile(r"^(?:it|that|this|them|those|these|(?:the|that|this) file)$", re.I)
 _GENERIC: Final = frozenset(
     "file fil thing stuff item setting sett rule instruction task work system part way step"  # noqa: SIM905 - a word list reads as text
@@ -214,16 +242,21 @@ def denials(text: str, *, referent: str | None = None) -> list[Claim]:
     a pronoun object ("I did not modify it") stands for, when the caller knows it."""
     found: list[Claim] = []
     for sentence in _sentences_if(text, _MAYBE_DENIAL):
+        folded = _fold(sentence)
         candidates = [
             (m.group("verb"), m.group("neg"), m.group("object"))
             for m in _FIRST_PERSON_DENIAL.finditer(sentence)
-        ]
-        candidates += [
-            (m.group("verb"), m.group("verb"), m.group("object")) for m in _KEEP.finditer(sentence)
-        ]
-        candidates += [
-            (m.group("verb"), m.group("verb"), m.group("object")) for m in _STATE.finditer(sentence)
-        ]
+        ] if _any_in(folded, _NEGATION_WORDS) else []
+        if _any_in(folded, _KEEP_WORDS):
+            candidates += [
+                (m.group("verb"), m.group("verb"), m.group("object"))
+                for m in _KEEP.finditer(sentence)
+            ]
+        if _may_state(folded):
+            candidates += [
+                (m.group("verb"), m.group("verb"), m.group("object"))
+                for m in _STATE.finditer(sentence)
+            ]
         for verb, marker, raw_object in candidates:
             # keep/leave/stays/remains … deny a change
             kind = _verb_class(verb) or _verb_class("chang")
@@ -264,7 +297,8 @@ def compliance_claims(text: str) -> list[Claim]:
             False,
         )
         for sentence in _sentences_if(text, _MAYBE_COMPLIANCE)
-        if _COMPLIANCE.search(sentence) and not denials(sentence)
+        if _may_comply(_fold(sentence)) and _COMPLIANCE.search(sentence)
+        and not denials(sentence)
     ]
 
 
@@ -274,10 +308,58 @@ def may_claim(text: str) -> bool:
     return _MAYBE_ANY.search(_normal(text)) is not None
 
 
-def _sentences_if(text: str, maybe: re.Pattern[str]) -> list[str]:
+def _sentences_if(text: str, maybe: re.Pattern[str]) -> tuple[str, ...]:
     """The sentences of ``text``, or none when ``maybe`` finds nothing in it."""
     text = _normal(text)
-    return _SENTENCE.findall(text) if maybe.search(text) else []
+    return _split(text) if maybe.search(text) else ()
+
+
+@lru_cache(maxsize=64)  # denials, action and compliance claims each split the same text
+def _split(text: str) -> tuple[str, ...]:
+    """``tuple(_SENTENCE.findall(text))``, without its backtracking: a run of sentence
+    characters ends at a stop (taken with the stops after it), at the end, or at a
+    newline; there the pattern backs up to the run's last inner stop, or finds nothing."""
+    found: list[str] = []
+    size = len(text)
+    position = 0
+    while (run := _RUN.search(text, position)) is not None:
+        start, end = run.span()
+        if end < size and text[end] != "\n":  # a stop: the run and its stops
+            position = _STOPS.match(text, end).end()  # type: ignore[union-attr]
+            found.append(text[start:position])
+            continue
+        if end >= size - 1:  # the end, or a newline that ends the text: ``$``
+            found.append(text[start:end])
+        else:
+            last_stop = max(text.rfind(stop, start + 1, end) for stop in ".!?;")
+            if last_stop >= 0:
+                found.append(text[start : last_stop + 1])
+        position = end
+    return tuple(found)
+
+
+def _fold(sentence: str) -> str:
+    return sentence.translate(_FOLD).lower()
+
+
+def _any_in(folded: str, words: tuple[str, ...]) -> bool:
+    return any(word in folded for word in words)
+
+
+def _may_state(folded: str) -> bool:
+    """False when :data:`_STATE` cannot match: no state word ending its clause."""
+    return (
+        _any_in(folded, _STATE_WORDS)
+        or ("on" in folded and _ON_END.search(folded) is not None)
+        or ("as" in folded and _AS_END.search(folded) is not None)
+    )
+
+
+def _may_comply(folded: str) -> bool:
+    """False when :data:`_COMPLIANCE` cannot match: none of its verbs or phrases."""
+    return _any_in(folded, _COMPLIANCE_WORDS) or (
+        "no" in folded and _any_in(folded, _NOTHING_VERBS)
+    )
 
 
 def compile_action_map(
