@@ -4,6 +4,7 @@ however a run's spans are split into requests (engine rounds)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import Any
 
 from hypothesis import given, settings
@@ -63,7 +64,7 @@ def findings_of(chunks: Sequence[Sequence[SpanRecord]]) -> list[tuple[Any, ...]]
 
 def split(records: Sequence[SpanRecord], cuts: Sequence[int]) -> list[list[SpanRecord]]:
     edges = [0, *sorted(set(cuts)), len(records)]
-    return [list(records[a:b]) for a, b in zip(edges, edges[1:], strict=False) if b > a]
+    return [list(records[a:b]) for a, b in pairwise(edges) if b > a]
 
 
 ONE_PER_REQUEST = findings_of([[r] for r in RECORDS])
