@@ -223,3 +223,16 @@ def test_same_findings_whatever_the_micro_batches() -> None:
     ]
     assert len(results[0]) == 3
     assert all(result == results[0] for result in results)
+
+
+def test_a_compliance_claim_survives_a_batch_that_runs_past_its_window() -> None:
+    """Issue 17 item 3: one batch holding the claim's turn and more than ``window`` turns
+    after it (the SDK's BatchSpanProcessor) used to prune the claim before the batch's
+    violation reached the say–do monitor; every split now gives the same finding."""
+    records = run_of([QUIET, (RULES, [DELETE]), QUIET, QUIET, QUIET, QUIET])
+    per_split = {
+        size: [(g.rule_id, g.turn, g.span_id) for g in with_violations(records, size)]
+        for size in (1, 3, len(records))
+    }
+    assert per_split[len(records)] == per_split[1] == per_split[3]
+    assert [rule for rule, _, _ in per_split[1]] == ["compliance-claim-contradicted"]

@@ -96,6 +96,8 @@ class SayDoMonitor(BaseMonitor, SharesTurns):
 
     def observe(self, run_id: str, records: Sequence[SpanRecord]) -> Sequence[Finding]:
         state = self._state(run_id, records)
+        # the previous round's violations have all been seen by now (state.prune_round)
+        state.prune_round(state.last_turn - self.window)
         return self._turns(run_id, state, self._turn_feed.add(run_id, records))
 
     def observe_findings(self, run_id: str, findings: Sequence[Finding]) -> Sequence[Finding]:

@@ -106,8 +106,19 @@ class RunState:
     trace_id: str | None = None
 
     def prune(self, oldest: int) -> None:
-        """Forget what happened before turn ``oldest``."""
-        for items in (self.calls, self.denials, self.compliance, self.violations):
+        """Forget the calls and denials from before turn ``oldest`` (they meet only this
+        monitor's own turns, so they can go as the turns pass)."""
+        for items in (self.calls, self.denials):
+            while items and items[0].turn < oldest:
+                items.popleft()
+
+    def prune_round(self, oldest: int) -> None:
+        """Forget compliance claims, violations and reported keys from before turn
+        ``oldest``. Called at the start of a round, never while one is under way: the
+        violations of a round's spans arrive only after all its turns (the engine's
+        ``observe_findings``), so pruning them by the round's last turn made the finding
+        depend on how the spans were batched (issue 17)."""
+        for items in (self.compliance, self.violations):
             while items and items[0].turn < oldest:
                 items.popleft()
         for key in [key for key, turn in self.reported.items() if turn < oldest]:
