@@ -187,6 +187,8 @@ class RecordSpanProcessor(SpanProcessor):
 def _span_batch(items: Sequence[SpanRecord | Row]) -> SpanBatch:
     """One SpanBatch of ``items`` in order: runs of rows taken from their batches, runs of
     plain records converted together."""
+    if not any(type(item) is tuple for item in items):  # records only: bench/ingest, imports
+        return SpanBatch.from_records(cast(Sequence[SpanRecord], items))
     segments: list[SpanBatch] = []
     run: list[SpanRecord | Row] = []
     for item in items:
