@@ -58,6 +58,9 @@ class RunGuard:
         self._pending: dict[tuple[str, str], str] = {}  # (trace, span) → claimed run
         self.reassigned = 0
 
+    def is_closed(self, run_id: str) -> bool:
+        return run_id in self._closed_ids
+
     def committed(self, new: pa.Table) -> None:
         """After the write (writer thread), with the spans stored for the first time:
         count and log the claims among them (a re-send of a closed run's own span is a

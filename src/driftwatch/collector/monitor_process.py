@@ -11,11 +11,16 @@ Protocol, over one duplex pipe (messages are pickled tuples):
 
 - parent → child: ``("spans", seq, ipc)`` the committed spans as an Arrow IPC stream
   (the table the store was written with, plus the exact nanosecond times);
-  ``("end", req, run_id)``; ``("flush", req)``; ``("close",)``.
+  ``("end", req, run_id)``; ``("rekey", req, old, new, turn_offset)`` (forget both runs:
+  ``old`` was re-keyed into ``new``, whose spans come next); ``("flush", req)``;
+  ``("close",)``.
 - child → parent: ``("ready", specs)`` (each monitor's spec) or ``("failed", message)``
   at start;
   ``("findings", [Finding])`` as the engine finds them; ``("done", seq, n)`` once a
-  span batch is evaluated; ``("ended", req)``; ``("flushed", req)``; ``("closed",)``.
+  span batch is evaluated; ``("ended", req)``; ``("rekeyed", req, old, new,
+  turn_offset)`` after every finding of the runs it forgot (the parent then moves the
+  stored findings, before any finding of the new run's spans arrives);
+  ``("flushed", req)``; ``("closed",)``.
 
 The parent delivers findings (store, then alert sinks) on its reader thread, so the
 child never opens the DuckDB file. Ordering is the pipe's: a run's ``end`` is evaluated
@@ -98,6 +103,7 @@ class MonitorProcess:
         max_in_flight_bytes: int = 128 * 1024 * 1024,
         start_timeout_s: float = 120.0,
         replay: Callable[[], Iterable[pa.Table]] | None = None,
+        on_rekeyed: Callable[[str, str, int], None] | None = None,
     ) -> None:
         # a long-lived child that may evaluate a run again after a restart, and owns its
         # monitors and its one sink, whatever the caller's settings
@@ -105,6 +111,7 @@ class MonitorProcess:
                                close_components=True)
         self.monitor_specs: list[dict[str, Any]] = []  # what the child runs, once started
         self._replay = replay
+        self._on_rekeyed = on_rekeyed
         self._delivery = delivery
         self._max_in_flight = max_in_flight
         self._max_in_flight_bytes = max_in_flight_bytes  # one 15 MB span is one span
@@ -228,6 +235,20 @@ class MonitorProcess:
         findings are delivered like the others. Returns whether it finished in time."""
         return self._request(("end", run_id), timeout_s)
 
+    def rekey(self, old: str, new: str, turn_offset: int) -> None:
+        """Forget runs ``old`` and ``new`` after every span sent before; ``on_rekeyed``
+        is called on the reader thread once their findings are delivered. The caller
+        then sends the new run's stored spans. Does not wait."""
+        with self._cond:
+            if self._closed:
+                return
+            req = next(self._seq)
+        try:
+            self._send(("rekey", req, old, new, turn_offset))
+        except (OSError, ValueError) as error:
+            log.error("monitor process unreachable; run not re-keyed", run_id=old,
+                      new_run_id=new, error=str(error))
+
     def _request(self, message: tuple[Any, ...], timeout_s: float | None) -> bool:
         future: Future[None] = Future()
         with self._cond:
@@ -268,6 +289,13 @@ class MonitorProcess:
                     self._in_flight.pop(message[1], None)
                     self._in_flight_bytes.pop(message[1], None)
                     self._cond.notify_all()
+            elif kind == "rekeyed":
+                if self._on_rekeyed is not None:
+                    try:
+                        self._on_rekeyed(message[2], message[3], message[4])
+                    except Exception:
+                        log.exception("moving a re-keyed run's findings failed",
+                                      run_id=message[2], new_run_id=message[3])
             elif kind in ("ended", "flushed"):
                 with self._cond:
                     future = self._waiters.pop(message[1], None)
@@ -422,6 +450,15 @@ def _serve_parent(connection: Connection, engine: Any, send: Any) -> None:
                 engine.request_end_run(message[2])
                 seen.forget(message[2])
                 replies.append(("ended", message[1]))
+            elif kind == "rekey":  # a barrier: what came before is evaluated and sent
+                engine.discard_run([message[2], message[3]])
+                seen.forget(message[2])
+                seen.forget(message[3])
+                engine.flush(None)
+                replies.append(("rekeyed", *message[1:]))
+                for reply in replies:
+                    send(reply)
+                replies = []
             elif kind == "flush":
                 replies.append(("flushed", message[1]))
             elif kind == "close":

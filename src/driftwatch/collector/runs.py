@@ -101,6 +101,7 @@ class RunTracker:
         self._lock = threading.Lock()
         self._open: dict[str, _OpenRun] = {}
         self._created: list[RunInfo] = []
+        self._renamed: set[str] = set()  # re-keyed while their end was under way
         self._concurrent_ends = concurrent_ends
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sweep_loop, name="driftwatch-runs",
@@ -119,6 +120,31 @@ class RunTracker:
     def open_run_ids(self) -> list[str]:
         with self._lock:
             return list(self._open)
+
+    def rename(self, old: str, new: str, turn_offset: int = 0) -> None:
+        """A provisional run re-keyed into ``new`` (see :mod:`driftwatch.collector.
+        identity`): its open state moves there (merged when ``new`` is open too)."""
+        with self._lock:
+            self._created = [replace(info, run_id=new) if info.run_id == old else info
+                             for info in self._created]
+            run = self._open.pop(old, None)
+            if run is None:
+                if len(self._renamed) > 10_000:  # ends long past: nothing to guard
+                    self._renamed.clear()
+                self._renamed.add(old)  # if it is ending now, its row must not come back
+                return
+            target = self._open.get(new)
+            if target is None:
+                run.info = replace(run.info, run_id=new)
+                run.turns += turn_offset if run.turns else 0
+                self._open[new] = run
+                return
+            target.spans += run.spans
+            target.turns = max(target.turns, run.turns + turn_offset)
+            target.model = target.model or run.model
+            target.error = target.error or run.error
+            target.root_seen = target.root_seen or run.root_seen
+            target.last_seen = max(target.last_seen, run.last_seen)
 
     def observe(self, records: Sequence[SpanRecord]) -> None:
         """Note committed spans (new runs get a ``running`` row at the next sweep)."""
@@ -238,7 +264,12 @@ class RunTracker:
         ended_at = self._clock.now()
         rows = []
         cut_short = []
-        for (_, run), done in zip(ending, ended, strict=True):
+        with self._lock:
+            renamed = {run_id for run_id, _ in ending if run_id in self._renamed}
+            self._renamed -= renamed
+        for (run_id, run), done in zip(ending, ended, strict=True):
+            if run_id in renamed:
+                continue
             if not done:  # its end_run findings may be missing: evaluate it again later
                 cut_short.append((run.info.run_id, run))
                 continue

@@ -12,6 +12,7 @@ this process (``monitor_process=False``, or when ``monitors`` are given).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,13 @@ from driftwatch.alert import AlertConfig, build_sinks
 from driftwatch.collector.app import CollectorApp, CollectorLimits
 from driftwatch.collector.budget import bounded_for_monitors
 from driftwatch.collector.closed_runs import RunGuard, closed_batches, closed_runs
+from driftwatch.collector.identity import (
+    Rekey,
+    RunIdentity,
+    rekey_findings,
+    rekey_stored_run,
+    without_runs,
+)
 from driftwatch.collector.ingest import IngestQueue
 from driftwatch.collector.metrics import CollectorMetrics
 from driftwatch.collector.monitor_process import MonitorProcess
@@ -122,7 +130,7 @@ class Collector:
                 self.engine = MonitorProcess(
                     engine_config, delivery, max_in_flight=config.max_queue_spans,
                     max_in_flight_bytes=config.limits.monitor_inflight_bytes,
-                    replay=self._open_run_spans)
+                    replay=self._open_run_spans, on_rekeyed=self._move_findings)
             else:
                 self.engine = build_engine(engine_config or monitor_engine_config(config, ()),
                                            store=self.store, sinks=sinks, ids=ids,
@@ -132,6 +140,8 @@ class Collector:
                 "to the collector, stored apart from it.", ["reason"],
                 registry=self.metrics.registry)
             self.guard = RunGuard(closed_runs(self.store), on_reassigned=self._reassigned)
+            self.identity = RunIdentity(is_closed=self.guard.is_closed)
+            self._rekeys: list[Rekey] = []
             self.runs = RunTracker(self.store, self._end_run,
                                    idle_timeout_s=config.idle_timeout_s,
                                    root_grace_s=config.root_grace_s, clock=clock,
@@ -140,7 +150,7 @@ class Collector:
             # before any new span: the runs the last collector left open go on
             self.resumed: Resumed = resume_open_runs(self.store, self._resume)
             self.ingest = IngestQueue(self.store, on_committed=self._committed,
-                                      prepare=self.guard.prepare, in_commit=self._in_commit,
+                                      prepare=self._prepare, in_commit=self._in_commit,
                                       observe_commit=self.metrics.observe_commit,
                                       max_pending=config.max_queue_spans)
         except BaseException:
@@ -159,19 +169,58 @@ class Collector:
         self.runs.start()
         self._closed = False
 
+    def _prepare(self, table: pa.Table) -> pa.Table:
+        """Before the write: each span's run and turn (see :mod:`driftwatch.collector.
+        identity`), then claims on closed runs moved apart."""
+        return self.guard.prepare(self.identity.prepare(table))
+
     def _in_commit(self, table: pa.Table) -> None:
-        """In the spans' transaction: the ``running`` rows of the runs they open."""
+        """In the spans' transaction: provisional runs re-keyed into their conversation's
+        run, and the ``running`` rows of the runs the spans open."""
+        rekeys = self.identity.commit()
+        for rekey in rekeys:
+            rekey_stored_run(self.store, rekey)
+        self._rekeys = rekeys
         rows = self.runs.new_run_rows(table)
         if rows:
             self.store.upsert_runs(rows)
 
     def _committed(self, table: pa.Table) -> None:
         """Spans stored for the first time (a retry of a stored span never gets here)."""
+        rekeys, self._rekeys = self._rekeys, []
+        for rekey in rekeys:
+            self.runs.rename(rekey.old, rekey.new, rekey.turn_offset)
         self.guard.committed(table)
         self.runs.observe_table(table, rows_written=True)
-        self._monitor(table)
+        if rekeys:
+            self._rekey_monitors(rekeys, table)
+        else:
+            self._monitor(table)
+
+    def _rekey_monitors(self, rekeys: list[Rekey], table: pa.Table) -> None:
+        """The monitors forget the re-keyed runs and evaluate the runs they joined again,
+        from the store (their spans, this group's included, in commit order); the
+        stored findings move first, with the ids the monitors will find them under."""
+        for rekey in rekeys:
+            log.info("run re-keyed: a trace's conversation key arrived after its first "
+                     "spans", run_id=rekey.old, new_run_id=rekey.new)
+            if isinstance(self.engine, MonitorProcess):
+                self.engine.rekey(rekey.old, rekey.new, rekey.turn_offset)
+            else:
+                self.engine.discard_run([rekey.old, rekey.new],
+                                        then=functools.partial(rekey_findings, self.store,
+                                                               rekey))
+        runs = list(dict.fromkeys(rekey.new for rekey in rekeys))
+        replay_runs(self.store, runs, self._monitor)
+        rest = without_runs(table, runs)
+        if rest.num_rows:
+            self._monitor(rest)
+
+    def _move_findings(self, old: str, new: str, turn_offset: int) -> None:
+        rekey_findings(self.store, Rekey(old, new, turn_offset))
 
     def _resume(self, table: pa.Table) -> None:
+        self.identity.observe(table)
         self.runs.observe_table(table)  # rows for runs that have none at the next sweep
         self._monitor(table)
 

@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from driftwatch.core import semconv as sc
 from driftwatch.core.aliases import FOREIGN_PREFIXES, normalize_foreign
@@ -114,6 +114,35 @@ def _as_str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+# Conversation keys that frameworks put elsewhere than ``gen_ai.conversation.id``: the
+# association properties OpenLLMetry copies from LangChain metadata, and the ``metadata``
+# JSON OpenInference records (langgraph's ``thread_id`` is in both).
+_ASSOCIATION_KEYS: Final = tuple(
+    f"traceloop.association.properties.{name}"
+    for name in ("thread_id", "session_id", "conversation_id"))
+_METADATA_KEYS: Final = ("thread_id", "session_id", "conversation_id")
+
+
+def _framework_key(attrs: Mapping[str, Any]) -> str | None:
+    """A conversation key from a framework's own attributes (see ``_ASSOCIATION_KEYS``)."""
+    for key in _ASSOCIATION_KEYS:
+        value = attrs.get(key)
+        if isinstance(value, str | int) and not isinstance(value, bool) and value != "":
+            return str(value)
+    metadata = attrs.get("metadata")
+    if isinstance(metadata, str) and metadata.startswith("{") and "_id" in metadata:
+        try:
+            parsed = json.loads(metadata)
+        except ValueError:
+            return None
+        if isinstance(parsed, dict):
+            for name in _METADATA_KEYS:
+                value = parsed.get(name)
+                if isinstance(value, str | int) and not isinstance(value, bool) and value != "":
+                    return str(value)
+    return None
+
+
 SpanFields = tuple[Any, ...]
 """A span's values in :class:`SpanRecord` field order (what :func:`span_fields` returns):
 ``make_span_record(*fields)`` is the record, and Arrow columns can be built from many
@@ -153,7 +182,8 @@ def span_fields(
         attrs,
         resource,
         events,
-        str(run_id or get(sc.DW_RUN_ID) or get(sc.GEN_AI_CONVERSATION_ID) or trace_id),
+        str(run_id or get(sc.DW_RUN_ID) or get(sc.GEN_AI_CONVERSATION_ID)
+            or _framework_key(attrs) or trace_id),
         _as_int(get(sc.DW_TURN)),
         _as_str(get(sc.GEN_AI_OPERATION_NAME)),
         _as_str(get(sc.GEN_AI_REQUEST_MODEL)) or _as_str(get(sc.GEN_AI_RESPONSE_MODEL)),

@@ -76,6 +76,16 @@ _INSERT_FINDINGS: Final = (
     f"SELECT {_FINDING_COLUMNS} FROM _finding_batch"
 )
 _INSERT_FINDINGS_RETURNING: Final = _INSERT_FINDINGS + " RETURNING finding_id"
+# A finding found again (a replay, or a re-keyed run evaluated anew) keeps its row and
+# its alerts but takes the new text: after a re-key its turn, and so its message, moved.
+_REFRESH_FINDINGS: Final = """
+UPDATE findings_t SET message = b.message, evidence = b.evidence
+FROM _finding_batch b
+WHERE findings_t.finding_id = b.finding_id
+  AND findings_t.finding_id IN (SELECT unnest($ids))
+  AND (findings_t.message IS DISTINCT FROM b.message
+       OR findings_t.evidence::VARCHAR IS DISTINCT FROM b.evidence::VARCHAR)
+"""
 _UPSERT_RUN: Final = """
 INSERT INTO runs_t (run_id, batch_id, trace_id, scenario_id, variant, model, seed, status,
                     turns, started_at, ended_at, error, attributes)
@@ -296,9 +306,22 @@ class Store:
         """:meth:`write_findings`, returning the ids stored now (not stored before)."""
         if not findings:
             return set()
-        rows = self._insert_returning("_finding_batch", findings_to_arrow(findings),
-                                      _INSERT_FINDINGS_RETURNING)
-        return {str(row[0]) for row in rows}
+        table = findings_to_arrow(findings)
+        rows = self._insert_returning("_finding_batch", table, _INSERT_FINDINGS_RETURNING)
+        new = {str(row[0]) for row in rows}
+        old = [item.finding_id for item in findings if item.finding_id not in new]
+        if old:
+            with self._lock:
+                connection = self._require()
+                try:
+                    connection.register("_finding_batch", table)
+                    try:
+                        connection.execute(_REFRESH_FINDINGS, {"ids": old})
+                    finally:
+                        connection.unregister("_finding_batch")
+                except duckdb.Error as error:
+                    raise StoreError(f"writing to {self.path}: {first_line(error)}") from None
+        return new
 
     def alerted(self, finding_ids: Sequence[str]) -> set[tuple[str, str]]:
         """``(finding_id, sink)`` for every ``alerts`` row of these findings."""
@@ -406,9 +429,9 @@ class Store:
         )
         self._insert_arrow("_alert_batch", table, _UPSERT_ALERTS)
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        """Run one trusted write statement (driftwatch's own SQL, e.g. the batch ledger's);
-        never user SQL."""
+    def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> None:
+        """Run one trusted write statement (driftwatch's own SQL, e.g. the batch ledger's
+        or the collector's re-keying of a run); never user SQL."""
         self._execute(sql, params)
 
     @contextmanager
@@ -529,7 +552,7 @@ class Store:
         finally:
             cursor.close()
 
-    def _execute(self, sql: str, params: Sequence[Any]) -> None:
+    def _execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any]) -> None:
         with self._lock:
             connection = self._require()
             try:

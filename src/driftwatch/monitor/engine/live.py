@@ -21,7 +21,7 @@ import statistics
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import repeat
 from types import TracebackType
@@ -58,10 +58,15 @@ log = get_logger(__name__)
 
 @dataclass(slots=True)
 class _EndRun:
+    """A run's end, in the queue after its records. ``discard``: forget the run instead
+    (its end-of-run findings are dropped), then call ``then`` on the worker."""
+
     run_id: str
     final_state: Mapping[str, Any] | None
     done: threading.Event = field(default_factory=threading.Event)
     findings: list[Finding] = field(default_factory=list)
+    discard: bool = False
+    then: Callable[[], object] | None = None
 
 
 class _Wake:
@@ -247,6 +252,23 @@ class MonitorEngine:
             return False
         return True
 
+    def discard_run(self, run_ids: Sequence[str],
+                    then: Callable[[], object] | None = None) -> bool:
+        """Forget these runs after the records submitted before (each monitor's
+        ``end_run`` is called and what it finds dropped, the run's deferred findings
+        too), then call ``then`` on the worker thread, before any record submitted after.
+        Used when a collector run is re-keyed: its spans are evaluated again under the
+        new run id. Does not wait; False after ``close``."""
+        markers = [_EndRun(run_id, None, discard=True) for run_id in run_ids]
+        if markers:
+            markers[-1].then = then
+        try:
+            self._batcher.submit_many(markers)
+        except Exception:
+            log.warning("monitor engine is closed; discard_run ignored", runs=list(run_ids))
+            return False
+        return True
+
     def close(self, timeout_s: float | None = 30.0) -> None:
         """Flush and stop the worker (and close monitors and sinks if the engine owns
         them, see ``close_components``). Idempotent."""
@@ -419,6 +441,9 @@ class MonitorEngine:
         return out
 
     def _finish(self, marker: _EndRun) -> None:
+        if marker.discard:
+            self._discard(marker)
+            return
         found: list[Finding] = []
         try:
             for monitor in self._monitors:
@@ -432,6 +457,25 @@ class MonitorEngine:
         finally:
             self._runs.pop(marker.run_id, None)
             marker.findings = found
+            marker.done.set()
+
+    def _discard(self, marker: _EndRun) -> None:
+        try:
+            for monitor in self._monitors:
+                try:
+                    monitor.end_run(marker.run_id, None)
+                except Exception:
+                    log.debug("end_run of a discarded run raised", run_id=marker.run_id,
+                              monitor=getattr(monitor, "name", ""))
+            deferred = self._take_inbox()
+            self._deliver([item for item in deferred if item.run_id != marker.run_id])
+            self._runs.pop(marker.run_id, None)
+            if marker.then is not None:
+                try:
+                    marker.then()
+                except Exception:
+                    log.exception("after discarding a run", run_id=marker.run_id)
+        finally:
             marker.done.set()
 
     def _monitor_error(
