@@ -138,6 +138,7 @@ def test_children_before_the_keyed_root_are_one_run_under_the_key(
         ("conv-1", "recursive-delete", 2, "recursive delete at turn 2")]
     # alerted once, under the provisional run; its alert row moved with the finding
     assert len(recorder.sent) == 1
+    assert "driftwatch_runs_rekeyed_total 1.0" in collector.metrics.render()[0].decode()
     assert got["alerts"] == [(got["findings"][0][0], "recorder")]
 
 
@@ -294,3 +295,50 @@ def test_any_split_into_requests_gives_the_same_runs_turns_and_findings(
             assert _view(outcome(collector)) == expected, f"example {example}"
         finally:
             collector.close()
+
+
+@pytest.mark.slow
+@pytest.mark.network_loopback
+@pytest.mark.parametrize("in_process", [True, False], ids=["in-process", "monitor-process"])
+def test_real_sdk_batching_with_the_key_on_the_root_only(tmp_path: Path,
+                                                         in_process: bool) -> None:
+    """The OpenTelemetry SDK's own exporter and BatchSpanProcessor (small batches, so
+    the children reach the collector in requests before the root that has the key), spans
+    without ``driftwatch.turn``: one run under the key, model-call turns, one finding."""
+    from live_server import served
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    collector, recorder = make(tmp_path, in_process=in_process)
+    try:
+        with served(collector) as url:
+            provider = TracerProvider()
+            exporter = OTLPSpanExporter(endpoint=f"{url}/v1/traces")
+            provider.add_span_processor(BatchSpanProcessor(
+                exporter, max_export_batch_size=2, schedule_delay_millis=20))
+            tracer = provider.get_tracer("ops-agent")
+            with tracer.start_as_current_span("invoke_agent ops") as top:
+                top.set_attribute("gen_ai.operation.name", "invoke_agent")
+                for command in ["ls /var/data", "du -sh /var/data", "rm -rf /var/data"]:
+                    with tracer.start_as_current_span("chat gpt-4o") as call_span:
+                        call_span.set_attribute("gen_ai.operation.name", "chat")
+                        call_span.set_attribute("gen_ai.request.model", "gpt-4o")
+                    with tracer.start_as_current_span("execute_tool shell") as tool_span:
+                        tool_span.set_attribute("gen_ai.operation.name", "execute_tool")
+                        tool_span.set_attribute("gen_ai.tool.name", "shell")
+                        tool_span.set_attribute("gen_ai.tool.call.arguments",
+                                                json.dumps({"command": command}))
+                    provider.force_flush()  # the children go before the root
+                top.set_attribute("gen_ai.conversation.id", "sdk-conv")
+            assert provider.force_flush()
+            provider.shutdown()
+        got = outcome(collector)
+    finally:
+        collector.close()
+    assert got["runs"] == [("sdk-conv",)]
+    assert {run for _, _, run, _ in got["spans"]} == {"sdk-conv"}
+    assert sorted(turn for *_, turn in got["spans"]) == [0, 1, 1, 2, 2, 3, 3]
+    assert [(run, turn, message) for _, run, _, _, turn, message in got["findings"]] == [
+        ("sdk-conv", 3, "recursive delete at turn 3")]
+    assert len(recorder.sent) == 1

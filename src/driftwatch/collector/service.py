@@ -141,6 +141,10 @@ class Collector:
                 registry=self.metrics.registry)
             self.guard = RunGuard(closed_runs(self.store), on_reassigned=self._reassigned)
             self.identity = RunIdentity(is_closed=self.guard.is_closed)
+            self.rekeyed = Counter(
+                "driftwatch_runs_rekeyed", "Provisional runs (a trace's spans stored before "
+                "its conversation key arrived) moved into their conversation's run.",
+                registry=self.metrics.registry)
             self._rekeys: list[Rekey] = []
             self.runs = RunTracker(self.store, self._end_run,
                                    idle_timeout_s=config.idle_timeout_s,
@@ -201,6 +205,7 @@ class Collector:
         """The monitors forget the re-keyed runs and evaluate the runs they joined again,
         from the store (their spans, this group's included, in commit order); the
         stored findings move first, with the ids the monitors will find them under."""
+        self.rekeyed.inc(len(rekeys))
         for rekey in rekeys:
             log.info("run re-keyed: a trace's conversation key arrived after its first "
                      "spans", run_id=rekey.old, new_run_id=rekey.new)
