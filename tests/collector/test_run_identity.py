@@ -342,3 +342,29 @@ def test_real_sdk_batching_with_the_key_on_the_root_only(tmp_path: Path,
     assert [(run, turn, message) for _, run, _, _, turn, message in got["findings"]] == [
         ("sdk-conv", 3, "recursive delete at turn 3")]
     assert len(recorder.sent) == 1
+
+
+def test_stats_and_the_turn_views_work_on_external_runs(tmp_path: Path) -> None:
+    """Item 7: with derived turns, ``driftwatch stats`` finds the finished external runs
+    (it said "no finished runs match") and the survival numbers come from their turns."""
+    import subprocess
+    import sys
+
+    collector, _ = make(tmp_path, in_process=True)
+    try:
+        for trace, conversation in [("c1" * 16, "conv-x"), ("c2" * 16, "conv-y")]:
+            send(collector, util_genai_trace(trace, conversation, 0, ["ls", "rm -rf /a", "pwd"]))
+        assert collector.flush(60)
+        collector.runs.sweep(now=float("inf"))  # both runs end
+        turns = collector.store.query(
+            "select run_id, count(*) from turns group by run_id order by run_id").rows
+    finally:
+        collector.close()
+    assert turns == [("conv-x", 4), ("conv-y", 4)]  # turn 0 (the root) to 3
+    done = subprocess.run([sys.executable, "-m", "driftwatch", "stats", "--db",
+                           str(tmp_path / "c.duckdb"), "--format", "json"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    [group] = json.loads(done.stdout)["groups"]
+    assert (group["runs"], group["violating_runs"]) == (2, 2)
+    assert group["median_turns_to_first_violation"] == 2.0
