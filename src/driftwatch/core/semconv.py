@@ -40,6 +40,9 @@ ERROR_TYPE: Final = "error.type"
 OP_CHAT: Final = "chat"
 OP_EXECUTE_TOOL: Final = "execute_tool"
 OP_INVOKE_AGENT: Final = "invoke_agent"
+OP_CREATE_AGENT: Final = "create_agent"
+OP_EXECUTE_TASK: Final = "execute_task"  # OpenLLMetry's value for a step inside a workflow
+GEN_AI_TOOL_DEFINITIONS: Final = "gen_ai.tool.definitions"
 # our own operation values for the spans the conventions do not cover
 OP_TURN: Final = "driftwatch.turn"
 OP_EVENT: Final = "driftwatch.event"
@@ -77,6 +80,14 @@ DW_REPLY_MALFORMED_TOOL_CALLS: Final = "driftwatch.reply.malformed_tool_calls"
 DW_REPLY_MALFORMED_REASONS: Final = "driftwatch.reply.malformed_reasons"
 # a generation that stopped at its limit: "max_tokens" or "time_limit"
 DW_REPLY_LIMIT: Final = "driftwatch.reply.limit"
+
+# a tool span whose instrumentation gave the arguments as one bare value (OpenInference's
+# langchain tools): the key it was stored under in the arguments object, until the tool's
+# declared parameter name is known (see driftwatch.core.toolcalls)
+DW_TOOL_ARGUMENTS_FALLBACK_KEY: Final = "driftwatch.tool.arguments.fallback_key"
+# in a rule's batch: "requested" (a chat span's requested tool call) or "executed"
+TOOL_CALL_REQUESTED: Final = "requested"
+TOOL_CALL_EXECUTED: Final = "executed"
 
 # span names
 SPAN_TURN: Final = "driftwatch.turn"

@@ -1,0 +1,111 @@
+"""Tool calls as the store's ``tool_calls`` view and rule packs see them: *requested*
+(in a chat span's ``gen_ai.output.messages``) and *executed* (an ``execute_tool`` span),
+linked by their call id.
+
+Output messages come in two shapes and both are read: the OpenAI shape
+(``{"role", "content", "tool_calls": [{"id", "function": {"name", "arguments"}}]}``, what
+our own spans and the flattened-key conversion in :mod:`driftwatch.core.aliases` write)
+and the GenAI ``parts`` schema (``{"role", "parts": [{"type": "tool_call", "id", "name",
+"arguments"}]}``). The SQL of the ``tool_calls`` view (``store/migrations.py``) reads the
+same two shapes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from driftwatch.core import semconv as sc
+
+__all__ = ["RequestedCall", "declared_parameters", "requested_tool_calls",
+           "resolve_fallback_arguments"]
+
+
+@dataclass(frozen=True, slots=True)
+class RequestedCall:
+    """One tool call a model asked for. ``arguments`` as sent (a JSON string or an
+    object)."""
+
+    call_id: str | None
+    name: str
+    arguments: Any
+
+
+def _parsed(raw: Any) -> Any:
+    if not isinstance(raw, str):
+        return raw
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def requested_tool_calls(attributes: Mapping[str, Any]) -> list[RequestedCall]:
+    """The tool calls in ``gen_ai.output.messages``, in order (both shapes)."""
+    messages = _parsed(attributes.get(sc.GEN_AI_OUTPUT_MESSAGES))
+    if isinstance(messages, Mapping):
+        messages = [messages]
+    if not isinstance(messages, list):
+        return []
+    calls: list[RequestedCall] = []
+    for message in messages:
+        if not isinstance(message, Mapping):
+            continue
+        for call in message.get("tool_calls") or ():
+            function = call.get("function") if isinstance(call, Mapping) else None
+            if isinstance(function, Mapping) and isinstance(function.get("name"), str):
+                calls.append(RequestedCall(_id(call.get("id")), function["name"],
+                                           function.get("arguments")))
+        parts = message.get("parts")
+        for part in parts if isinstance(parts, list) else ():
+            if (isinstance(part, Mapping) and part.get("type") == "tool_call"
+                    and isinstance(part.get("name"), str)):
+                calls.append(RequestedCall(_id(part.get("id")), part["name"],
+                                           part.get("arguments")))
+    return calls
+
+
+def _id(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def declared_parameters(attributes: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Tool name → its declared parameter names, from a chat span's
+    ``gen_ai.tool.definitions`` (``[{"name", "parameters": {JSON schema}}]``, also the
+    OpenAI ``{"type": "function", "function": {...}}`` form)."""
+    definitions = _parsed(attributes.get(sc.GEN_AI_TOOL_DEFINITIONS))
+    out: dict[str, list[str]] = {}
+    for definition in definitions if isinstance(definitions, list) else ():
+        if not isinstance(definition, Mapping):
+            continue
+        function = definition.get("function")
+        spec = function if isinstance(function, Mapping) else definition
+        name, schema = spec.get("name"), spec.get("parameters")
+        if isinstance(name, str) and isinstance(schema, Mapping):
+            properties = schema.get("properties")
+            if isinstance(properties, Mapping):
+                out[name] = [str(key) for key in properties]
+    return out
+
+
+def resolve_fallback_arguments(
+    attributes: Mapping[str, Any],
+    requested: Any,
+    parameters: list[str] | None,
+) -> dict[str, Any] | None:
+    """The object arguments of an executed call whose instrumentation gave one bare
+    value (marked ``driftwatch.tool.arguments.fallback_key``): the requested call's
+    arguments with the same call id when they are an object, else the value under the
+    tool's one declared parameter. None when neither is known (the fallback key stays)."""
+    key = attributes.get(sc.DW_TOOL_ARGUMENTS_FALLBACK_KEY)
+    current = _parsed(attributes.get(sc.GEN_AI_TOOL_CALL_ARGUMENTS))
+    if not isinstance(key, str) or not isinstance(current, dict) or key not in current:
+        return None
+    parsed = _parsed(requested) if requested is not None else None
+    if isinstance(parsed, dict):
+        return parsed
+    if parameters is not None and len(parameters) == 1:
+        return {parameters[0]: current[key]}
+    return None
