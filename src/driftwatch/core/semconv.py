@@ -42,7 +42,6 @@ OP_EXECUTE_TOOL: Final = "execute_tool"
 OP_INVOKE_AGENT: Final = "invoke_agent"
 OP_CREATE_AGENT: Final = "create_agent"
 OP_EXECUTE_TASK: Final = "execute_task"  # OpenLLMetry's value for a step inside a workflow
-GEN_AI_TOOL_DEFINITIONS: Final = "gen_ai.tool.definitions"
 # our own operation values for the spans the conventions do not cover
 OP_TURN: Final = "driftwatch.turn"
 OP_EVENT: Final = "driftwatch.event"

@@ -19,8 +19,7 @@ from typing import Any
 
 from driftwatch.core import semconv as sc
 
-__all__ = ["RequestedCall", "declared_parameters", "requested_tool_calls",
-           "resolve_fallback_arguments"]
+__all__ = ["RequestedCall", "requested_tool_calls", "resolve_fallback_arguments"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,41 +70,16 @@ def _id(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def declared_parameters(attributes: Mapping[str, Any]) -> dict[str, list[str]]:
-    """Tool name → its declared parameter names, from a chat span's
-    ``gen_ai.tool.definitions`` (``[{"name", "parameters": {JSON schema}}]``, also the
-    OpenAI ``{"type": "function", "function": {...}}`` form)."""
-    definitions = _parsed(attributes.get(sc.GEN_AI_TOOL_DEFINITIONS))
-    out: dict[str, list[str]] = {}
-    for definition in definitions if isinstance(definitions, list) else ():
-        if not isinstance(definition, Mapping):
-            continue
-        function = definition.get("function")
-        spec = function if isinstance(function, Mapping) else definition
-        name, schema = spec.get("name"), spec.get("parameters")
-        if isinstance(name, str) and isinstance(schema, Mapping):
-            properties = schema.get("properties")
-            if isinstance(properties, Mapping):
-                out[name] = [str(key) for key in properties]
-    return out
-
-
 def resolve_fallback_arguments(
-    attributes: Mapping[str, Any],
-    requested: Any,
-    parameters: list[str] | None,
+    attributes: Mapping[str, Any], requested: Any
 ) -> dict[str, Any] | None:
     """The object arguments of an executed call whose instrumentation gave one bare
-    value (marked ``driftwatch.tool.arguments.fallback_key``): the requested call's
-    arguments with the same call id when they are an object, else the value under the
-    tool's one declared parameter. None when neither is known (the fallback key stays)."""
+    value (marked ``driftwatch.tool.arguments.fallback_key``): ``requested``, the
+    arguments of the requested call with the same call id, when they are an object (the
+    model named the tool's declared parameter). None otherwise: the fallback stays."""
     key = attributes.get(sc.DW_TOOL_ARGUMENTS_FALLBACK_KEY)
     current = _parsed(attributes.get(sc.GEN_AI_TOOL_CALL_ARGUMENTS))
     if not isinstance(key, str) or not isinstance(current, dict) or key not in current:
         return None
     parsed = _parsed(requested) if requested is not None else None
-    if isinstance(parsed, dict):
-        return parsed
-    if parameters is not None and len(parameters) == 1:
-        return {parameters[0]: current[key]}
-    return None
+    return parsed if isinstance(parsed, dict) and parsed else None
