@@ -84,7 +84,9 @@ DW_REPLY_LIMIT: Final = "driftwatch.reply.limit"
 # langchain tools): the key it was stored under in the arguments object, until the tool's
 # declared parameter name is known (see driftwatch.core.toolcalls)
 DW_TOOL_ARGUMENTS_FALLBACK_KEY: Final = "driftwatch.tool.arguments.fallback_key"
-# in a rule's batch: "requested" (a chat span's requested tool call) or "executed"
+# in a rule's batch: "requested" (a chat span's requested tool call) or "executed"; the
+# attribute marks a requested call's row (driftwatch.core.toolcalls.requested_call_records)
+DW_TOOL_CALL_SOURCE: Final = "driftwatch.tool_call.source"
 TOOL_CALL_REQUESTED: Final = "requested"
 TOOL_CALL_EXECUTED: Final = "executed"
 

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from driftwatch.core import semconv as sc
+from driftwatch.core.records import SpanRecord
 
-__all__ = ["RequestedCall", "requested_tool_calls", "resolve_fallback_arguments"]
+__all__ = ["RequestedCall", "requested_call_records", "requested_tool_calls",
+           "resolve_fallback_arguments", "with_arguments"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,3 +85,35 @@ def resolve_fallback_arguments(
         return None
     parsed = _parsed(requested) if requested is not None else None
     return parsed if isinstance(parsed, dict) and parsed else None
+
+
+def requested_call_records(record: SpanRecord) -> list[SpanRecord]:
+    """One row per tool call ``record`` (a chat span) asked for, as a rule's batch sees
+    it: the chat span with ``tool_name``, ``gen_ai.tool.call.id`` and
+    ``gen_ai.tool.call.arguments`` of the call and ``driftwatch.tool_call.source =
+    requested``. Not stored: only rule evaluation reads these rows."""
+    if record.operation == sc.OP_EXECUTE_TOOL or sc.GEN_AI_OUTPUT_MESSAGES not in record.attributes:
+        return []
+    rows: list[SpanRecord] = []
+    for call in requested_tool_calls(record.attributes):
+        attributes = dict(record.attributes)
+        attributes[sc.DW_TOOL_CALL_SOURCE] = sc.TOOL_CALL_REQUESTED
+        attributes[sc.GEN_AI_TOOL_NAME] = call.name
+        attributes[sc.GEN_AI_TOOL_CALL_ARGUMENTS] = (
+            call.arguments if isinstance(call.arguments, str)
+            else json.dumps(call.arguments, ensure_ascii=False, default=str))
+        if call.call_id is None:
+            attributes.pop(sc.GEN_AI_TOOL_CALL_ID, None)
+        else:
+            attributes[sc.GEN_AI_TOOL_CALL_ID] = call.call_id
+        rows.append(replace(record, attributes=attributes, tool_name=call.name))
+    return rows
+
+
+def with_arguments(record: SpanRecord, arguments: Mapping[str, Any]) -> SpanRecord:
+    """``record`` with ``gen_ai.tool.call.arguments`` replaced (the fallback mark gone)."""
+    attributes = dict(record.attributes)
+    attributes.pop(sc.DW_TOOL_ARGUMENTS_FALLBACK_KEY, None)
+    attributes[sc.GEN_AI_TOOL_CALL_ARGUMENTS] = json.dumps(arguments, ensure_ascii=False,
+                                                           default=str)
+    return replace(record, attributes=attributes)
