@@ -13,6 +13,8 @@ from driftwatch.core import Finding
 from driftwatch.core import semconv as sc
 from driftwatch.core.records import SpanRecord
 from driftwatch.monitor import RulePackMonitor
+from driftwatch.store.arrow import exact_span_table
+from driftwatch.store.span_batch import SpanBatch
 
 PackMonitor = Callable[[str], RulePackMonitor]
 
@@ -122,3 +124,26 @@ def test_executed_only_rules_stay_silent_without_tool_spans(
         pack_monitor: PackMonitor, name: str) -> None:
     assert _observe(pack_monitor(_pack(f"tool_call_source = 'executed' AND {_RM}")),
                     load(name)) == []
+
+
+def test_the_engine_path_with_arrow_tables_gives_the_same_findings(
+        pack_monitor: PackMonitor) -> None:
+    """The collector hands monitors SpanBatches built from Arrow tables: requested rows
+    are appended to that table."""
+    records = load("openinference-langchain")
+    pack = _pack(f"tool_call_source IS NOT NULL AND {_RM}")
+    expected = _observe(pack_monitor(pack), records)
+    monitor = pack_monitor(pack)
+    batch = SpanBatch.from_table(exact_span_table(records))
+    by_run = {records[0].run_id: batch}
+    found = [f for run in monitor.observe_batch(by_run).values() for f in run]
+    assert [(f.span_id, f.message) for f in found] == [
+        (f.span_id, f.message) for f in expected]
+    assert found[0].evidence["tool_arguments"] == {"command": "rm -rf build"}
+
+
+def test_a_message_template_can_name_the_source(pack_monitor: PackMonitor) -> None:
+    text = _pack(f"tool_call_source IS NOT NULL AND {_RM}") + (
+        '    message: "{tool_call_source} {tool_name} at {span_id}"\n')
+    [finding] = _observe(pack_monitor(text), load("openai-v2"))
+    assert finding.message == f"requested shell at {finding.span_id}"
