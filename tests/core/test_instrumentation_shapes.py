@@ -90,3 +90,20 @@ def test_tool_results_are_plain_values(raw: str, plain: str) -> None:
     attributes = normalize_attributes({"traceloop.span.kind": "tool",
                                        "traceloop.entity.output": raw})
     assert attributes[sc.GEN_AI_TOOL_CALL_RESULT] == plain
+
+
+def test_hostile_shapes_never_raise() -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    attributes = normalize_attributes({
+        "traceloop.span.kind": "tool",
+        "gen_ai.tool.call.arguments": deep,
+        "gen_ai.tool.call.result": deep,
+        "gen_ai.output.messages": deep,
+        "gen_ai.completion.0.function_call.name": "x",
+    })
+    assert attributes[sc.GEN_AI_OPERATION_NAME] == sc.OP_EXECUTE_TOOL
+    assert requested_tool_calls({sc.GEN_AI_OUTPUT_MESSAGES: deep}) == []
+    blob = json.dumps({"input_str": "{" * 50_000, "inputs": {}, "kwargs": {}})
+    assert json.loads(normalize_attributes({"traceloop.span.kind": "tool",
+                                            "gen_ai.tool.call.arguments": blob})[
+        sc.GEN_AI_TOOL_CALL_ARGUMENTS]) == {"input": "{" * 50_000}

@@ -81,6 +81,7 @@ ARGUMENT_FALLBACK_KEY: Final = "input"
 """The key a bare tool input is stored under when the tool's parameter name is unknown."""
 # the keys of LangChain's tool-start callback, as OpenLLMetry records it
 _LANGCHAIN_BLOB: Final = frozenset({"input_str", "inputs"})
+_LITERAL_MAX: Final = 65_536  # longest input_str read as a Python literal (bounded work)
 
 
 def normalize_foreign(attributes: dict[str, Any]) -> dict[str, Any]:
@@ -198,10 +199,11 @@ def _merge_messages(structured: list[dict[str, Any]],
 
 
 def _json_value(text: str) -> Any:
-    """``text`` parsed as JSON, or None."""
+    """``text`` parsed as JSON, or None (also for JSON nested too deep to parse: a
+    client's attribute must never make normalisation raise)."""
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 
@@ -290,7 +292,7 @@ def _blob_inputs(blob: dict[str, Any]) -> dict[str, Any] | None:
     if not isinstance(text, str):
         return None
     parsed = _json_value(text)
-    if parsed is None:
+    if parsed is None and len(text) <= _LITERAL_MAX:
         try:
             parsed = ast.literal_eval(text)
         except (ValueError, SyntaxError, MemoryError, RecursionError):

@@ -39,7 +39,7 @@ def _parsed(raw: Any) -> Any:
         return raw
     try:
         return json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # a client's attribute never makes this raise
         return None
 
 
