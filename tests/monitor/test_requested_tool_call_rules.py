@@ -4,6 +4,7 @@ that name ``tool_call_source`` see requested calls, each call flagged once."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Sequence
 
 import pytest
@@ -147,3 +148,29 @@ def test_a_message_template_can_name_the_source(pack_monitor: PackMonitor) -> No
         '    message: "{tool_call_source} {tool_name} at {span_id}"\n')
     [finding] = _observe(pack_monitor(text), load("openai-v2"))
     assert finding.message == f"requested shell at {finding.span_id}"
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_single_span_findings_do_not_depend_on_arrival_order(
+        pack_monitor: PackMonitor, seed: int) -> None:
+    """OpenInference's bare tool input needs the chat span's request: a tool span that
+    arrives first is evaluated again when its request arrives, and a rule that matched
+    it already (any arguments) does not fire twice."""
+    records = load("openinference-langchain")
+    shuffled = random.Random(seed).sample(records, len(records))
+    any_shell = _pack("operation = 'execute_tool' AND tool_name = 'shell'")
+    for text in (DOCUMENTED, any_shell):
+        expected = _observe(pack_monitor(text), records, per_span=True)
+        found = _observe(pack_monitor(text), shuffled, per_span=True)
+        assert [(f.rule_id, f.span_id) for f in found] == [
+            (f.rule_id, f.span_id) for f in expected]
+        assert len(found) == 1
+
+
+def test_a_tool_span_before_its_request_in_one_batch(pack_monitor: PackMonitor) -> None:
+    records = load("openinference-langchain")
+    shell = next(r for r in records if r.tool_name == "shell")
+    reordered = [shell, *(r for r in records if r is not shell)]
+    [finding] = _observe(pack_monitor(DOCUMENTED), reordered)
+    assert finding.span_id == shell.span_id
+    assert finding.evidence["tool_arguments"] == {"command": "rm -rf build"}

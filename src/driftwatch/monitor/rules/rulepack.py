@@ -11,7 +11,7 @@ stateful rules step through each run's records in order
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +67,7 @@ __all__ = [
 
 
 _RECENT_CHATS = 16  # chat spans kept per run to find the request of a tool span's call
+_PENDING = 64  # tool spans with bare-value arguments per run, waiting for their request
 
 
 @dataclass(slots=True)
@@ -79,6 +80,19 @@ class _RunState:
     recent_chats: deque[SpanRecord] = field(default_factory=lambda: deque(maxlen=_RECENT_CHATS))
     # (rule id, call id) already flagged by a rule that selects tool_call_source
     flagged_calls: set[tuple[str, str]] = field(default_factory=set)
+    # call id → a tool span with bare-value arguments whose request has not arrived, and
+    # the single-span rules that already matched it
+    pending: OrderedDict[str, tuple[SpanRecord, set[str]]] = field(default_factory=OrderedDict)
+
+
+@dataclass(slots=True)
+class _Late:
+    """A tool span seen before its request, evaluated again with the request's arguments
+    at the request's chat span (``source``: its batch index)."""
+
+    source: int
+    record: SpanRecord
+    matched: set[str]
 
 
 def _with_requested_arguments(state: _RunState, record: SpanRecord) -> SpanRecord | None:
@@ -93,6 +107,27 @@ def _with_requested_arguments(state: _RunState, record: SpanRecord) -> SpanRecor
                 arguments = resolve_fallback_arguments(record.attributes, call.arguments)
                 return None if arguments is None else with_arguments(record, arguments)
     return None
+
+
+def _wait_for_request(state: _RunState, record: SpanRecord) -> None:
+    call_id = record.attributes.get(sc.GEN_AI_TOOL_CALL_ID)
+    if isinstance(call_id, str) and call_id:
+        state.pending[call_id] = (record, set())
+        while len(state.pending) > _PENDING:
+            state.pending.popitem(last=False)
+
+
+def _answered(state: _RunState, chat: SpanRecord) -> list[tuple[SpanRecord, set[str]]]:
+    """The waiting tool spans whose request ``chat`` is, with the request's arguments."""
+    out: list[tuple[SpanRecord, set[str]]] = []
+    for call in requested_tool_calls(chat.attributes):
+        if call.call_id is None or call.call_id not in state.pending:
+            continue
+        record, matched = state.pending.pop(call.call_id)
+        arguments = resolve_fallback_arguments(record.attributes, call.arguments)
+        if arguments is not None:
+            out.append((with_arguments(record, arguments), matched))
+    return out
 
 
 def _requested_rows(flat: Sequence[SpanRecord]) -> tuple[list[SpanRecord], list[int]]:
@@ -224,7 +259,7 @@ class RulePackMonitor(BaseMonitor):
     def observe_batch(
         self, records_by_run: Mapping[str, Sequence[SpanRecord]]
     ) -> Mapping[str, Sequence[Finding]]:
-        records_by_run, owners = self._note(records_by_run)
+        records_by_run, owners, late = self._note(records_by_run)
         flat = SpanBatch.concat(records_by_run.values())  # the engine's tables, if any
         results: dict[str, list[Finding]] = {run_id: [] for run_id in records_by_run}
         if self._predicates is None or not flat:
@@ -235,9 +270,13 @@ class RulePackMonitor(BaseMonitor):
         ]
         present = set(scenarios)
         present.update(self._runs[run_id].scenario_id for run_id in records_by_run)
-        # one row per requested tool call, only when a rule can see them
+        # one row per requested tool call, only when a rule can see them; then the tool
+        # spans whose request came after them, with the request's arguments
         extra, extra_source = (_requested_rows(flat) if self._predicates.selects_requested
                                else ([], []))
+        late_at = len(extra)
+        extra.extend(item.record for item in late)
+        extra_source.extend(item.source for item in late)
         evaluation = self._predicates.evaluate_all(
             flat, only=self._applicable_sql_ids(present), extra=extra)
         count = len(flat)
@@ -262,9 +301,12 @@ class RulePackMonitor(BaseMonitor):
             record = flat[index] if index < count else extra[index - count]
             run_id = owners[source]
             rule, pack = self._rules[rule_id]
+            if index - count >= late_at and rule_id in late[index - count - late_at].matched:
+                continue  # it matched this tool span when it arrived
             if not pack.applies_to(scenarios[source]) or self._flagged_before(
                     run_id, rule_id, record):
                 continue
+            self._note_pending_match(run_id, record, rule_id)
             if index not in columns:
                 columns[index] = record_columns(record)
             finding = self._violation(run_id, record, columns[index], rule, pack)
@@ -286,15 +328,18 @@ class RulePackMonitor(BaseMonitor):
 
     def _note(
         self, records_by_run: Mapping[str, Sequence[SpanRecord]]
-    ) -> tuple[dict[str, Sequence[SpanRecord]], list[str]]:
-        """Update each run's state from its records; return the records (a tool span
-        with bare-value arguments replaced by one with its request's arguments) and the
-        run of each, in order."""
+    ) -> tuple[dict[str, Sequence[SpanRecord]], list[str], list[_Late]]:
+        """Update each run's state from its records. Returns the records (a tool span
+        with bare-value arguments replaced by one with its request's arguments), the run
+        of each, in order, and the tool spans of earlier batches whose request is in
+        this one."""
         owners: list[str] = []
+        late: list[_Late] = []
         resolved_by_run: dict[str, Sequence[SpanRecord]] = {}
         for run_id, records in records_by_run.items():
             state = self._state(run_id)
             resolved: list[SpanRecord] | None = None
+            base = len(owners)
             for offset, record in enumerate(records):
                 state.scenario_id = state.scenario_id or _scenario_of(record)
                 state.trace_id = state.trace_id or record.trace_id
@@ -306,11 +351,26 @@ class RulePackMonitor(BaseMonitor):
                         if fixed is not None:
                             resolved = resolved or list(records)
                             resolved[offset] = fixed
+                        else:
+                            _wait_for_request(state, record)
                 elif sc.GEN_AI_OUTPUT_MESSAGES in record.attributes:
                     state.recent_chats.append(record)
+                    if state.pending:
+                        late.extend(_Late(base + offset, fixed, matched)
+                                    for fixed, matched in _answered(state, record))
             resolved_by_run[run_id] = records if resolved is None else resolved
             owners.extend([run_id] * len(records))
-        return resolved_by_run, owners
+        return resolved_by_run, owners, late
+
+    def _note_pending_match(self, run_id: str, record: SpanRecord, rule_id: str) -> None:
+        """Remember that ``rule_id`` matched a tool span still waiting for its request
+        (its late evaluation must not flag it again)."""
+        pending = self._runs[run_id].pending
+        call_id = record.attributes.get(sc.GEN_AI_TOOL_CALL_ID)
+        if pending and isinstance(call_id, str) and call_id in pending:
+            waiting, matched = pending[call_id]
+            if waiting.span_id == record.span_id:
+                matched.add(rule_id)
 
     def _flagged_before(self, run_id: str, rule_id: str, record: SpanRecord) -> bool:
         """A rule that selects ``tool_call_source`` flags each call once per run: a call
