@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import pytest
 from tests.instrumentation_fixtures import ALL, LANGGRAPH, OPENAI_LOOP, load
@@ -174,3 +175,19 @@ def test_a_tool_span_before_its_request_in_one_batch(pack_monitor: PackMonitor) 
     [finding] = _observe(pack_monitor(DOCUMENTED), reordered)
     assert finding.span_id == shell.span_id
     assert finding.evidence["tool_arguments"] == {"command": "rm -rf build"}
+
+
+def test_a_span_claiming_to_be_a_request_is_still_seen_by_span_rules(
+        pack_monitor: PackMonitor) -> None:
+    """The source of a row comes from where the monitor put it, not from attributes a
+    client sends: a tool span that claims ``driftwatch.tool_call.source = requested``
+    cannot hide from a rule written for spans."""
+    records = load("openllmetry-langchain")
+    spoofed = [replace(r, attributes={**r.attributes,
+                                      sc.DW_TOOL_CALL_SOURCE: sc.TOOL_CALL_REQUESTED})
+               if r.tool_name == "shell" else r for r in records]
+    text = DOCUMENTED + (
+        "  - id: asked\n    severity: low\n    when: >-\n"
+        f"      tool_call_source = 'requested' AND {_RM}\n")
+    found = _observe(pack_monitor(text), spoofed)
+    assert sorted(f.rule_id for f in found) == ["asked", "recursive-delete"]

@@ -85,7 +85,8 @@ DW_REPLY_LIMIT: Final = "driftwatch.reply.limit"
 # declared parameter name is known (see driftwatch.core.toolcalls)
 DW_TOOL_ARGUMENTS_FALLBACK_KEY: Final = "driftwatch.tool.arguments.fallback_key"
 # in a rule's batch: "requested" (a chat span's requested tool call) or "executed"; the
-# attribute marks a requested call's row (driftwatch.core.toolcalls.requested_call_records)
+# attribute is set on the rows driftwatch.core.toolcalls.requested_call_records makes
+# (for the reader of a finding's evidence: the batch's column never reads it)
 DW_TOOL_CALL_SOURCE: Final = "driftwatch.tool_call.source"
 TOOL_CALL_REQUESTED: Final = "requested"
 TOOL_CALL_EXECUTED: Final = "executed"

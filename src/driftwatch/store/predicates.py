@@ -15,11 +15,13 @@ query: sequence rules correlate spans on them and window rules sum them.
 
 Requested tool calls: :meth:`PredicateEvaluator.evaluate_all` takes ``extra`` rows (one
 per tool call a chat span asked for, see
-:func:`driftwatch.core.toolcalls.requested_call_records`), placed after the records. The
-column ``tool_call_source`` is ``'requested'`` on them, ``'executed'`` on
-``execute_tool`` spans, NULL otherwise. Only the predicates whose SQL uses that column
-can match an extra row (:attr:`PredicateEvaluator.selects_requested`); the others are
-evaluated as if the extra rows were not there.
+:func:`driftwatch.core.toolcalls.requested_call_records`, and tool spans evaluated
+again), placed after the records. The column ``tool_call_source`` is ``'requested'`` on
+an extra row that is not an ``execute_tool`` span, ``'executed'`` on ``execute_tool``
+spans, NULL otherwise; it is set from the row's place in the batch, never from a span's
+attributes (a client cannot hide a span from the rules by claiming it is a request).
+Only the predicates whose SQL uses that column can match a requested call's row
+(:attr:`PredicateEvaluator.selects_requested`); for the others those rows are not there.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ _ARROW_NAME: Final = "_predicate_batch"
 SOURCE_COLUMN: Final = "tool_call_source"
 # a predicate that does not name SOURCE_COLUMN never matches a requested call's row
 _NOT_REQUESTED: Final = f"{SOURCE_COLUMN} IS DISTINCT FROM '{sc.TOOL_CALL_REQUESTED}'"
+_SOURCE_FIELD: Final = "_requested"  # the Arrow column marking requested calls' rows
 
 
 def _attribute_path(key: str) -> str:
@@ -81,13 +84,13 @@ def _batch_view_sql() -> str:
         for column, key in DERIVED_ATTRIBUTE_COLUMNS.items()
     ]
     source = (
-        f"coalesce(attributes->>{_attribute_path(sc.DW_TOOL_CALL_SOURCE)}, CASE WHEN "
-        f"operation = '{sc.OP_EXECUTE_TOOL}' THEN '{sc.TOOL_CALL_EXECUTED}' END) "
+        f"CASE WHEN {_SOURCE_FIELD} THEN '{sc.TOOL_CALL_REQUESTED}' WHEN "
+        f"operation = '{sc.OP_EXECUTE_TOOL}' THEN '{sc.TOOL_CALL_EXECUTED}' END "
         f"AS {SOURCE_COLUMN}"
     )
     return (
-        f"CREATE VIEW batch AS SELECT *, {', '.join(derived)}, {source} FROM "
-        f"(SELECT idx, {', '.join(stored)} FROM {_ARROW_NAME})"
+        f"CREATE VIEW batch AS SELECT * EXCLUDE ({_SOURCE_FIELD}), {', '.join(derived)}, "
+        f"{source} FROM (SELECT idx, {', '.join(stored)}, {_SOURCE_FIELD} FROM {_ARROW_NAME})"
     )
 
 
@@ -101,7 +104,8 @@ BATCH_COLUMNS: Final[tuple[str, ...]] = (
 (``attributes``, ``resource``, ``events`` as JSON), the derived convenience columns and
 ``tool_call_source``."""
 
-_BATCH_SCHEMA: Final = pa.schema([pa.field("idx", pa.int64()), *SPAN_SCHEMA])
+_BATCH_SCHEMA: Final = pa.schema(
+    [pa.field("idx", pa.int64()), *SPAN_SCHEMA, pa.field(_SOURCE_FIELD, pa.bool_())])
 
 
 def _batch_table(records: Sequence[SpanRecord], extra: Sequence[SpanRecord] = ()) -> pa.Table:
@@ -115,7 +119,9 @@ def _batch_table(records: Sequence[SpanRecord], extra: Sequence[SpanRecord] = ()
     if extra:
         table = pa.concat_tables([table.cast(SPAN_SCHEMA), records_to_arrow(extra)])
     count = len(records) + len(extra)
-    return table.add_column(0, "idx", pa.array(range(count), type=pa.int64()))
+    requested = [False] * len(records) + [r.operation != sc.OP_EXECUTE_TOOL for r in extra]
+    return table.add_column(0, "idx", pa.array(range(count), type=pa.int64())).append_column(
+        _SOURCE_FIELD, pa.array(requested, type=pa.bool_()))
 
 
 def _names_column(

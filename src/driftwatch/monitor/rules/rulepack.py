@@ -303,12 +303,15 @@ class RulePackMonitor(BaseMonitor):
             rule, pack = self._rules[rule_id]
             if index - count >= late_at and rule_id in late[index - count - late_at].matched:
                 continue  # it matched this tool span when it arrived
+            requested = index >= count and record.operation != sc.OP_EXECUTE_TOOL
             if not pack.applies_to(scenarios[source]) or self._flagged_before(
-                    run_id, rule_id, record):
+                    run_id, rule_id, record, requested=requested):
                 continue
             self._note_pending_match(run_id, record, rule_id)
             if index not in columns:
                 columns[index] = record_columns(record)
+                if requested:
+                    columns[index]["tool_call_source"] = sc.TOOL_CALL_REQUESTED
             finding = self._violation(run_id, record, columns[index], rule, pack)
             found[run_id].append((source, sub, finding))
         if len(self._stateful):
@@ -372,7 +375,9 @@ class RulePackMonitor(BaseMonitor):
             if waiting.span_id == record.span_id:
                 matched.add(rule_id)
 
-    def _flagged_before(self, run_id: str, rule_id: str, record: SpanRecord) -> bool:
+    def _flagged_before(
+        self, run_id: str, rule_id: str, record: SpanRecord, *, requested: bool
+    ) -> bool:
         """A rule that selects ``tool_call_source`` flags each call once per run: a call
         both requested and executed (one call id) gives one finding, at the row seen
         first. Rows without a call id cannot be matched and are always flagged."""
@@ -380,8 +385,7 @@ class RulePackMonitor(BaseMonitor):
         if rule_id not in self._predicates.selects_requested:
             return False
         call_id = record.attributes.get(sc.GEN_AI_TOOL_CALL_ID)
-        is_call = (record.operation == sc.OP_EXECUTE_TOOL
-                   or sc.DW_TOOL_CALL_SOURCE in record.attributes)
+        is_call = requested or record.operation == sc.OP_EXECUTE_TOOL
         if not is_call or not isinstance(call_id, str) or not call_id:
             return False
         key = (rule_id, call_id)
