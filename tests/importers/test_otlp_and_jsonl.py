@@ -171,7 +171,9 @@ def test_openai_jsonl_lines_become_runs_with_their_labels(tmp_path: Path) -> Non
                            "attributes->>'resolved', attributes->>'customer', "
                            "attributes->>'nested', batch_id from runs order by run_id").rows
         tools = store.query("select run_id, turn, tool_name, arguments->>'order', result "
-                            "from tool_calls order by run_id").rows
+                            "from tool_calls where source = 'executed' order by run_id").rows
+        linked = store.query("select count(*) from tool_calls where source = 'requested' "
+                             "and executed_span_id is not null").rows
     assert runs == [
         ("chats-3", "support", "unknown/unknown", 4, 2, None, "acme", None,
          "import-openai-jsonl-chats"),
@@ -180,6 +182,7 @@ def test_openai_jsonl_lines_become_runs_with_their_labels(tmp_path: Path) -> Non
     ]
     assert tools == [("chats-3", 1, "refund", "A-17", "refunded"),
                      ("conv-1", 1, "refund", "A-17", "refunded")]
+    assert linked == [(2,)]  # each recorded call was also requested, with its call id
 
 
 @pytest.mark.parametrize(("line", "problem"), [

@@ -115,7 +115,8 @@ def test_views_show_turns_tool_calls_and_user_events(excerpt: Path, db: Path) ->
     _import(excerpt, db)
     with Store(db, read_only=True) as store:
         turns = store.query("select count(*), sum(model_calls), sum(tool_calls) from turns").rows
-        calls = store.query("select count(*) from tool_calls where arguments is not null").rows
+        calls = store.query("select count(*) from tool_calls where source = 'executed' "
+                            "and arguments is not null").rows
         events = store.query("select count(*) from spans where operation = 'driftwatch.event' "
                              "and attributes->>'$.\"driftwatch.event.kind\"' = 'user_message'"
                              ).rows

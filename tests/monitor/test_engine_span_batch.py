@@ -63,9 +63,10 @@ def evaluated(monkeypatch: pytest.MonkeyPatch) -> list[tuple[type, bool]]:
     original = PredicateEvaluator.evaluate_all
 
     def spy(self: PredicateEvaluator, records: Sequence[SpanRecord], *,
-            only: Collection[str] | None = None) -> BatchEvaluation:
+            only: Collection[str] | None = None,
+            extra: Sequence[SpanRecord] = ()) -> BatchEvaluation:
         seen.append((type(records), isinstance(records, SpanBatch) and records.has_table))
-        return original(self, records, only=only)
+        return original(self, records, only=only, extra=extra)
 
     monkeypatch.setattr(PredicateEvaluator, "evaluate_all", spy)
     return seen

@@ -32,7 +32,8 @@ EXPECTED_VIEWS = {
     "alerts": ["alert_id", "finding_id", "sink", "status", "attempts", "sent_at", "error"],
     "tool_calls": [
         "trace_id", "span_id", "run_id", "turn", "tool_name", "call_id", "arguments", "result",
-        "status_code", "start_time", "duration_ms",
+        "status_code", "start_time", "duration_ms", "source", "requested_span_id",
+        "executed_span_id",
     ],
     "turns": [
         "run_id", "turn", "start_time", "end_time", "duration_ms", "model_calls", "tool_calls",

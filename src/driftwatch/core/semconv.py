@@ -40,6 +40,8 @@ ERROR_TYPE: Final = "error.type"
 OP_CHAT: Final = "chat"
 OP_EXECUTE_TOOL: Final = "execute_tool"
 OP_INVOKE_AGENT: Final = "invoke_agent"
+OP_CREATE_AGENT: Final = "create_agent"
+OP_EXECUTE_TASK: Final = "execute_task"  # OpenLLMetry's value for a step inside a workflow
 # our own operation values for the spans the conventions do not cover
 OP_TURN: Final = "driftwatch.turn"
 OP_EVENT: Final = "driftwatch.event"
@@ -77,6 +79,17 @@ DW_REPLY_MALFORMED_TOOL_CALLS: Final = "driftwatch.reply.malformed_tool_calls"
 DW_REPLY_MALFORMED_REASONS: Final = "driftwatch.reply.malformed_reasons"
 # a generation that stopped at its limit: "max_tokens" or "time_limit"
 DW_REPLY_LIMIT: Final = "driftwatch.reply.limit"
+
+# a tool span whose instrumentation gave the arguments as one bare value (OpenInference's
+# langchain tools): the key it was stored under in the arguments object, until the tool's
+# declared parameter name is known (see driftwatch.core.toolcalls)
+DW_TOOL_ARGUMENTS_FALLBACK_KEY: Final = "driftwatch.tool.arguments.fallback_key"
+# in a rule's batch: "requested" (a chat span's requested tool call) or "executed"; the
+# attribute is set on the rows driftwatch.core.toolcalls.requested_call_records makes
+# (for the reader of a finding's evidence: the batch's column never reads it)
+DW_TOOL_CALL_SOURCE: Final = "driftwatch.tool_call.source"
+TOOL_CALL_REQUESTED: Final = "requested"
+TOOL_CALL_EXECUTED: Final = "executed"
 
 # span names
 SPAN_TURN: Final = "driftwatch.turn"

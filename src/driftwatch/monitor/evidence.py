@@ -154,4 +154,7 @@ def record_columns(record: SpanRecord) -> dict[str, Any]:
     for column, attribute in DERIVED_ATTRIBUTE_COLUMNS.items():
         columns[column] = attrs.get(attribute)
     columns["tool_arguments"] = _parsed_tool_arguments(record)
+    # a requested call's row is marked by the rule-pack monitor, which made it
+    columns["tool_call_source"] = (
+        sc.TOOL_CALL_EXECUTED if record.operation == sc.OP_EXECUTE_TOOL else None)
     return columns

@@ -269,11 +269,99 @@ SELECT batch_id, cell_key, scenario_id, variant, model, seed, turns, run_id, sta
 FROM batch_cells_t;
 """
 
+# Requested tool calls (a chat span's gen_ai.output.messages, OpenAI shape or GenAI parts)
+# join the executed ones (execute_tool spans) in tool_calls, one row per call and source,
+# linked by (run_id, call_id): requested_span_id / executed_span_id name the chat span and
+# the tool span of the same call (the first of each, when a call id repeats). An executed
+# call whose instrumentation gave one bare value (driftwatch.tool.arguments.fallback_key)
+# takes the requested call's object arguments. See docs/schema.md.
+_ARGUMENTS = """CASE
+           WHEN {v} IS NULL THEN NULL
+           WHEN json_type({v}) <> 'VARCHAR' THEN {v}
+           WHEN json_valid({v}->>'$') THEN CAST({v}->>'$' AS JSON)
+           ELSE {v}
+       END"""
+# (parenthesised: DuckDB's -> binds more loosely than IS NULL)
+_TOOL_ARGUMENTS = _ARGUMENTS.format(v="""(attributes->'$."gen_ai.tool.call.arguments"')""")
+_REQUESTED_ARGUMENTS = _ARGUMENTS.format(
+    v="coalesce(call->'$.function.arguments', call->'$.arguments')")
+_REQUESTED_TOOL_CALLS = f"""
+CREATE OR REPLACE VIEW tool_calls AS
+WITH executed AS (
+    SELECT trace_id, span_id, run_id, turn, tool_name,
+           attributes->>'$."gen_ai.tool.call.id"' AS call_id,
+           {_TOOL_ARGUMENTS} AS arguments,
+           attributes->>'$."driftwatch.tool.arguments.fallback_key"' AS fallback_key,
+           attributes->>'$."gen_ai.tool.call.result"' AS result,
+           status_code, start_time, duration_ms
+    FROM spans_t
+    WHERE operation = 'execute_tool'
+), outputs AS (
+    SELECT trace_id, span_id, run_id, turn, status_code, start_time,
+           CASE
+               WHEN json_type(attributes->'$."gen_ai.output.messages"') <> 'VARCHAR'
+                   THEN attributes->'$."gen_ai.output.messages"'
+               WHEN json_valid(attributes->>'$."gen_ai.output.messages"')
+                   THEN CAST(attributes->>'$."gen_ai.output.messages"' AS JSON)
+           END AS messages
+    FROM spans_t
+    WHERE operation IS DISTINCT FROM 'execute_tool'
+      AND (attributes->'$."gen_ai.output.messages"') IS NOT NULL
+), messages AS (
+    SELECT * EXCLUDE (messages),
+           unnest(CASE json_type(messages)
+                      WHEN 'ARRAY' THEN json_extract(messages, '$[*]')
+                      WHEN 'OBJECT' THEN [messages]
+                      ELSE CAST([] AS JSON[])
+                  END) AS message
+    FROM outputs
+), calls AS (
+    SELECT * EXCLUDE (message),
+           unnest(list_concat(
+               CASE WHEN json_type(message, '$.tool_calls') = 'ARRAY'
+                    THEN json_extract(message, '$.tool_calls[*]') ELSE CAST([] AS JSON[]) END,
+               CASE WHEN json_type(message, '$.parts') = 'ARRAY'
+                    THEN json_extract(message, '$.parts[*]') ELSE CAST([] AS JSON[]) END
+           )) AS call
+    FROM messages
+), requested AS (
+    SELECT trace_id, span_id, run_id, turn,
+           coalesce(call->>'$.function.name', call->>'$.name') AS tool_name,
+           call->>'$.id' AS call_id,
+           {_REQUESTED_ARGUMENTS} AS arguments,
+           status_code, start_time
+    FROM calls
+    WHERE (call->>'$.function.name') IS NOT NULL
+       OR ((call->>'$.type') = 'tool_call' AND (call->>'$.name') IS NOT NULL)
+), first_executed AS (
+    SELECT run_id, call_id, arg_min(span_id, start_time) AS span_id
+    FROM executed WHERE call_id IS NOT NULL GROUP BY run_id, call_id
+), first_requested AS (
+    SELECT run_id, call_id, arg_min(span_id, start_time) AS span_id,
+           arg_min(arguments, start_time) AS arguments
+    FROM requested WHERE call_id IS NOT NULL GROUP BY run_id, call_id
+)
+SELECT e.trace_id, e.span_id, e.run_id, e.turn, e.tool_name, e.call_id,
+       CASE WHEN e.fallback_key IS NOT NULL AND json_type(r.arguments) = 'OBJECT'
+            THEN r.arguments ELSE e.arguments END AS arguments,
+       e.result, e.status_code, e.start_time, e.duration_ms,
+       'executed' AS source, r.span_id AS requested_span_id, e.span_id AS executed_span_id
+FROM executed e
+LEFT JOIN first_requested r ON r.run_id = e.run_id AND r.call_id = e.call_id
+UNION ALL
+SELECT q.trace_id, q.span_id, q.run_id, q.turn, q.tool_name, q.call_id, q.arguments,
+       NULL AS result, q.status_code, q.start_time, NULL AS duration_ms,
+       'requested' AS source, q.span_id AS requested_span_id, x.span_id AS executed_span_id
+FROM requested q
+LEFT JOIN first_executed x ON x.run_id = q.run_id AND x.call_id = q.call_id;
+"""
+
 MIGRATIONS: Final[tuple[tuple[str, str], ...]] = (
     ("0001_private_tables", _TABLES),
     ("0002_public_views", _VIEWS),
     ("0003_statistics_views", _STATS_VIEWS),
     ("0004_batch_cells", _BATCH_CELLS),
+    ("0005_requested_tool_calls", _REQUESTED_TOOL_CALLS),
 )
 
 # The public views and their columns, in order: the contract the tests pin down.
@@ -366,6 +454,9 @@ PUBLIC_VIEWS: Final[dict[str, tuple[str, ...]]] = {
         "status_code",
         "start_time",
         "duration_ms",
+        "source",
+        "requested_span_id",
+        "executed_span_id",
     ),
     "turns": (
         "run_id",

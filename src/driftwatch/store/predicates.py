@@ -12,10 +12,21 @@ configuration locked), so a predicate sees only the batch it is given.
 An evaluator may also compute *value expressions* (any scalar SQL expression, e.g.
 ``tool_arguments->>'path'`` or ``cast(tool_arguments->>'amount' as double)``) in the same
 query: sequence rules correlate spans on them and window rules sum them.
+
+Requested tool calls: :meth:`PredicateEvaluator.evaluate_all` takes ``extra`` rows (one
+per tool call a chat span asked for, see
+:func:`driftwatch.core.toolcalls.requested_call_records`, and tool spans evaluated
+again), placed after the records. The column ``tool_call_source`` is ``'requested'`` on
+an extra row that is not an ``execute_tool`` span, ``'executed'`` on ``execute_tool``
+spans, NULL otherwise; it is set from the row's place in the batch, never from a span's
+attributes (a client cannot hide a span from the rules by claiming it is a request).
+Only the predicates whose SQL uses that column can match a requested call's row
+(:attr:`PredicateEvaluator.selects_requested`); for the others those rows are not there.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +36,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from driftwatch.core import semconv as sc
 from driftwatch.core.records import SpanRecord
 from driftwatch.store.arrow import DERIVED_ATTRIBUTE_COLUMNS, SPAN_SCHEMA, records_to_arrow
 from driftwatch.store.connection import MEMORY, first_line, open_connection
@@ -37,6 +49,10 @@ DEFAULT_PREDICATE_TIMEOUT_S: Final = 10.0
 _JSON_DERIVED: Final = frozenset({"tool_arguments", "output_messages"})
 _JSON_STORED: Final = frozenset({"attributes", "resource", "events"})
 _ARROW_NAME: Final = "_predicate_batch"
+SOURCE_COLUMN: Final = "tool_call_source"
+# a predicate that does not name SOURCE_COLUMN never matches a requested call's row
+_NOT_REQUESTED: Final = f"{SOURCE_COLUMN} IS DISTINCT FROM '{sc.TOOL_CALL_REQUESTED}'"
+_SOURCE_FIELD: Final = "_requested"  # the Arrow column marking requested calls' rows
 
 
 def _attribute_path(key: str) -> str:
@@ -67,9 +83,14 @@ def _batch_view_sql() -> str:
         else f"attributes->>{_attribute_path(key)} AS {column}"
         for column, key in DERIVED_ATTRIBUTE_COLUMNS.items()
     ]
+    source = (
+        f"CASE WHEN {_SOURCE_FIELD} THEN '{sc.TOOL_CALL_REQUESTED}' WHEN "
+        f"operation = '{sc.OP_EXECUTE_TOOL}' THEN '{sc.TOOL_CALL_EXECUTED}' END "
+        f"AS {SOURCE_COLUMN}"
+    )
     return (
-        f"CREATE VIEW batch AS SELECT *, {', '.join(derived)} FROM "
-        f"(SELECT idx, {', '.join(stored)} FROM {_ARROW_NAME})"
+        f"CREATE VIEW batch AS SELECT * EXCLUDE ({_SOURCE_FIELD}), {', '.join(derived)}, "
+        f"{source} FROM (SELECT idx, {', '.join(stored)}, {_SOURCE_FIELD} FROM {_ARROW_NAME})"
     )
 
 
@@ -77,21 +98,53 @@ BATCH_COLUMNS: Final[tuple[str, ...]] = (
     "idx",
     *SPAN_SCHEMA.names,
     *DERIVED_ATTRIBUTE_COLUMNS,
+    SOURCE_COLUMN,
 )
 """Columns a predicate can use: ``idx`` (position in the batch), the ``spans`` columns
-(``attributes``, ``resource``, ``events`` as JSON) and the derived convenience columns."""
+(``attributes``, ``resource``, ``events`` as JSON), the derived convenience columns and
+``tool_call_source``."""
 
-_BATCH_SCHEMA: Final = pa.schema([pa.field("idx", pa.int64()), *SPAN_SCHEMA])
+_BATCH_SCHEMA: Final = pa.schema(
+    [pa.field("idx", pa.int64()), *SPAN_SCHEMA, pa.field(_SOURCE_FIELD, pa.bool_())])
 
 
-def _batch_table(records: Sequence[SpanRecord]) -> pa.Table:
+def _batch_table(records: Sequence[SpanRecord], extra: Sequence[SpanRecord] = ()) -> pa.Table:
     """The batch as the predicates read it: a :class:`SpanBatch`'s own table (built
-    once per batch, shared with whoever else needs it), else the records converted."""
+    once per batch, shared with whoever else needs it), else the records converted;
+    then the ``extra`` rows."""
     if isinstance(records, SpanBatch):
         table = records.table.select(SPAN_SCHEMA.names)
     else:
         table = records_to_arrow(records)
-    return table.add_column(0, "idx", pa.array(range(len(records)), type=pa.int64()))
+    if extra:
+        table = pa.concat_tables([table.cast(SPAN_SCHEMA), records_to_arrow(extra)])
+    count = len(records) + len(extra)
+    requested = [False] * len(records) + [r.operation != sc.OP_EXECUTE_TOOL for r in extra]
+    return table.add_column(0, "idx", pa.array(range(count), type=pa.int64())).append_column(
+        _SOURCE_FIELD, pa.array(requested, type=pa.bool_()))
+
+
+def _names_column(
+    connection: duckdb.DuckDBPyConnection, expression: str, column: str
+) -> bool:
+    """Whether ``expression`` refers to ``column`` (DuckDB's own parse, so a mention in a
+    string literal or a comment does not count)."""
+    try:
+        rows = connection.execute("SELECT json_serialize_sql(?)",
+                                  [f"SELECT ({expression})"]).fetchall()
+        tree = json.loads(str(rows[0][0])) if rows else None
+    except (duckdb.Error, ValueError):
+        return False
+    stack: list[Any] = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if node.get("class") == "COLUMN_REF" and column in (node.get("column_names") or ()):
+                return True
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
 
 
 _NUMERIC_TYPES: Final = frozenset(
@@ -152,10 +205,18 @@ class PredicateEvaluator:
         self._connection.execute(_batch_view_sql())
         self.compile_errors: dict[str, str] = {}
         self._rules: list[tuple[str, str]] = []
+        self.selects_requested: frozenset[str] = frozenset(
+            rule_id for rule_id, expression in rules.items()
+            if _names_column(self._connection, expression, SOURCE_COLUMN))
+        """The rules whose SQL uses ``tool_call_source``: the only ones that can match a
+        requested tool call's row."""
         for rule_id, expression in rules.items():
             error = self._validate(expression)
             if error is None:
-                self._rules.append((rule_id, expression))
+                guarded = (expression if rule_id in self.selects_requested or
+                           not self.selects_requested
+                           else f"{_NOT_REQUESTED} AND (\n{expression}\n)")
+                self._rules.append((rule_id, guarded))
             else:
                 self.compile_errors[rule_id] = error
         self._values: list[tuple[str, str]] = []
@@ -212,7 +273,11 @@ class PredicateEvaluator:
         return result.matches, result.errors
 
     def evaluate_all(
-        self, records: Sequence[SpanRecord], *, only: Collection[str] | None = None
+        self,
+        records: Sequence[SpanRecord],
+        *,
+        only: Collection[str] | None = None,
+        extra: Sequence[SpanRecord] = (),
     ) -> BatchEvaluation:
         """Rule matches as :meth:`evaluate`, plus every value expression for every
         record, from the same single query (see :class:`BatchEvaluation`).
@@ -220,27 +285,32 @@ class PredicateEvaluator:
         ``only``: evaluate just the rules and values with these ids (the caller knows
         the others cannot apply to this batch, e.g. their pack is scoped to scenarios
         none of its records belong to); the others give no match, all-NULL values and
-        no runtime error. Compile errors are always reported."""
+        no runtime error. Compile errors are always reported.
+
+        ``extra``: more rows after the records (requested tool calls), indexed from
+        ``len(records)`` on in matches and values; only :attr:`selects_requested` rules
+        can match one."""
         errors = dict(self.compile_errors)
         if not records:
             return BatchEvaluation([], {value_id: [] for value_id in self._value_ids}, errors)
         selection = self._select(only)
         values: dict[str, list[Any]] = {}
+        count = len(records) + len(extra)
         if not (selection.rules or selection.values):
-            values.update((value_id, [None] * len(records)) for value_id in self._value_ids)
+            values.update((value_id, [None] * count) for value_id in self._value_ids)
             return BatchEvaluation([], values, errors)
-        table = _batch_table(records)
+        table = _batch_table(records, extra)
         with self._lock:
             self._connection.register(_ARROW_NAME, table)
             try:
-                matches = self._evaluate_combined(selection, values, len(records))
+                matches = self._evaluate_combined(selection, values, count)
                 if matches is None:
                     values.clear()
-                    matches = self._evaluate_each(selection, errors, values, len(records))
+                    matches = self._evaluate_each(selection, errors, values, count)
             finally:
                 self._connection.register(_ARROW_NAME, _BATCH_SCHEMA.empty_table())
         for value_id in self._value_ids:  # one that did not compile: all NULL
-            values.setdefault(value_id, [None] * len(records))
+            values.setdefault(value_id, [None] * count)
         matches.sort()
         return BatchEvaluation(
             [(index, self._rules[position][0]) for index, position in matches], values, errors

@@ -11,6 +11,7 @@ stateful rules step through each run's records in order
 
 from __future__ import annotations
 
+from collections import OrderedDict, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,12 @@ from typing import Any, cast
 from driftwatch.core import semconv as sc
 from driftwatch.core.errors import UsageError
 from driftwatch.core.records import Finding, SpanRecord
+from driftwatch.core.toolcalls import (
+    requested_call_records,
+    requested_tool_calls,
+    resolve_fallback_arguments,
+    with_arguments,
+)
 from driftwatch.monitor.base import BaseMonitor
 from driftwatch.monitor.evidence import (
     record_columns,
@@ -59,12 +66,79 @@ __all__ = [
 ]
 
 
+_RECENT_CHATS = 16  # chat spans kept per run to find the request of a tool span's call
+_PENDING = 64  # tool spans with bare-value arguments per run, waiting for their request
+
+
 @dataclass(slots=True)
 class _RunState:
     scenario_id: str | None = None
     trace_id: str | None = None
     last_turn: int | None = None
     errored_rules: set[str] = field(default_factory=set)
+    # the run's latest chat spans with output messages (requests of calls yet to run)
+    recent_chats: deque[SpanRecord] = field(default_factory=lambda: deque(maxlen=_RECENT_CHATS))
+    # (rule id, call id) already flagged by a rule that selects tool_call_source
+    flagged_calls: set[tuple[str, str]] = field(default_factory=set)
+    # call id → a tool span with bare-value arguments whose request has not arrived, and
+    # the single-span rules that already matched it
+    pending: OrderedDict[str, tuple[SpanRecord, set[str]]] = field(default_factory=OrderedDict)
+
+
+@dataclass(slots=True)
+class _Late:
+    """A tool span seen before its request, evaluated again with the request's arguments
+    at the request's chat span (``source``: its batch index)."""
+
+    source: int
+    record: SpanRecord
+    matched: set[str]
+
+
+def _with_requested_arguments(state: _RunState, record: SpanRecord) -> SpanRecord | None:
+    """A tool span whose arguments are a bare-value fallback, with the arguments of the
+    run's request of the same call id instead (None when no recent chat span asked)."""
+    call_id = record.attributes.get(sc.GEN_AI_TOOL_CALL_ID)
+    if not isinstance(call_id, str) or not call_id:
+        return None
+    for chat in reversed(state.recent_chats):
+        for call in requested_tool_calls(chat.attributes):
+            if call.call_id == call_id:
+                arguments = resolve_fallback_arguments(record.attributes, call.arguments)
+                return None if arguments is None else with_arguments(record, arguments)
+    return None
+
+
+def _wait_for_request(state: _RunState, record: SpanRecord) -> None:
+    call_id = record.attributes.get(sc.GEN_AI_TOOL_CALL_ID)
+    if isinstance(call_id, str) and call_id:
+        state.pending[call_id] = (record, set())
+        while len(state.pending) > _PENDING:
+            state.pending.popitem(last=False)
+
+
+def _answered(state: _RunState, chat: SpanRecord) -> list[tuple[SpanRecord, set[str]]]:
+    """The waiting tool spans whose request ``chat`` is, with the request's arguments."""
+    out: list[tuple[SpanRecord, set[str]]] = []
+    for call in requested_tool_calls(chat.attributes):
+        if call.call_id is None or call.call_id not in state.pending:
+            continue
+        record, matched = state.pending.pop(call.call_id)
+        arguments = resolve_fallback_arguments(record.attributes, call.arguments)
+        if arguments is not None:
+            out.append((with_arguments(record, arguments), matched))
+    return out
+
+
+def _requested_rows(flat: Sequence[SpanRecord]) -> tuple[list[SpanRecord], list[int]]:
+    """The requested tool calls' rows of a batch, and the index of each one's chat span."""
+    rows: list[SpanRecord] = []
+    sources: list[int] = []
+    for index, record in enumerate(flat):
+        found = requested_call_records(record)
+        rows.extend(found)
+        sources.extend([index] * len(found))
+    return rows, sources
 
 
 def _scenario_of(record: SpanRecord) -> str | None:
@@ -185,15 +259,7 @@ class RulePackMonitor(BaseMonitor):
     def observe_batch(
         self, records_by_run: Mapping[str, Sequence[SpanRecord]]
     ) -> Mapping[str, Sequence[Finding]]:
-        owners: list[str] = []
-        for run_id, records in records_by_run.items():
-            state = self._state(run_id)
-            for record in records:
-                state.scenario_id = state.scenario_id or _scenario_of(record)
-                state.trace_id = state.trace_id or record.trace_id
-                if record.turn is not None:
-                    state.last_turn = max(record.turn, state.last_turn or record.turn)
-            owners.extend([run_id] * len(records))
+        records_by_run, owners, late = self._note(records_by_run)
         flat = SpanBatch.concat(records_by_run.values())  # the engine's tables, if any
         results: dict[str, list[Finding]] = {run_id: [] for run_id in records_by_run}
         if self._predicates is None or not flat:
@@ -204,22 +270,50 @@ class RulePackMonitor(BaseMonitor):
         ]
         present = set(scenarios)
         present.update(self._runs[run_id].scenario_id for run_id in records_by_run)
-        evaluation = self._predicates.evaluate_all(flat, only=self._applicable_sql_ids(present))
+        # one row per requested tool call, only when a rule can see them; then the tool
+        # spans whose request came after them, with the request's arguments
+        extra, extra_source = (_requested_rows(flat) if self._predicates.selects_requested
+                               else ([], []))
+        late_at = len(extra)
+        extra.extend(item.record for item in late)
+        extra_source.extend(item.source for item in late)
+        evaluation = self._predicates.evaluate_all(
+            flat, only=self._applicable_sql_ids(present), extra=extra)
+        count = len(flat)
+
+        def position(index: int) -> tuple[int, int]:
+            """Where a batch row sits among the spans: a requested call right after its
+            chat span."""
+            return (index, 0) if index < count else (extra_source[index - count], 1)
+
         columns: dict[int, dict[str, Any]] = {}  # one span may match several rules
         stateful: dict[int, list[str]] = {}
         found: dict[str, list[tuple[int, int, Finding]]] = {run_id: [] for run_id in results}
         order = self._rule_order
-        for index, rule_id in sorted(evaluation.matches, key=lambda m: (m[0], order[m[1]])):
+        for index, rule_id in sorted(
+            evaluation.matches, key=lambda m: (*position(m[0]), m[0], order[m[1]])
+        ):
             if rule_id not in self._rules:
-                stateful.setdefault(index, []).append(rule_id)
+                if index < count:  # sequences and windows see spans only
+                    stateful.setdefault(index, []).append(rule_id)
                 continue
-            record, run_id = flat[index], owners[index]
+            source, sub = position(index)
+            record = flat[index] if index < count else extra[index - count]
+            run_id = owners[source]
             rule, pack = self._rules[rule_id]
-            if pack.applies_to(scenarios[index]):
-                if index not in columns:
-                    columns[index] = record_columns(record)
-                finding = self._violation(run_id, record, columns[index], rule, pack)
-                found[run_id].append((index, 0, finding))
+            if index - count >= late_at and rule_id in late[index - count - late_at].matched:
+                continue  # it matched this tool span when it arrived
+            requested = index >= count and record.operation != sc.OP_EXECUTE_TOOL
+            if not pack.applies_to(scenarios[source]) or self._flagged_before(
+                    run_id, rule_id, record, requested=requested):
+                continue
+            self._note_pending_match(run_id, record, rule_id)
+            if index not in columns:
+                columns[index] = record_columns(record)
+                if requested:
+                    columns[index]["tool_call_source"] = sc.TOOL_CALL_REQUESTED
+            finding = self._violation(run_id, record, columns[index], rule, pack)
+            found[run_id].append((source, sub, finding))
         if len(self._stateful):
             start = 0
             for run_id, records in records_by_run.items():
@@ -229,11 +323,77 @@ class RulePackMonitor(BaseMonitor):
                 hits = self._stateful.observe(
                     run_id, items, stateful, evaluation.values, self.finding
                 )
-                found[run_id].extend((index, 1, finding) for index, finding in hits)
+                found[run_id].extend((index, 2, finding) for index, finding in hits)
         for run_id, ordered in found.items():  # span order; single-span rules first
             results[run_id] = [item[2] for item in sorted(ordered, key=lambda x: x[:2])]
         self._report_errors(records_by_run, evaluation.errors, results)
         return results
+
+    def _note(
+        self, records_by_run: Mapping[str, Sequence[SpanRecord]]
+    ) -> tuple[dict[str, Sequence[SpanRecord]], list[str], list[_Late]]:
+        """Update each run's state from its records. Returns the records (a tool span
+        with bare-value arguments replaced by one with its request's arguments), the run
+        of each, in order, and the tool spans of earlier batches whose request is in
+        this one."""
+        owners: list[str] = []
+        late: list[_Late] = []
+        resolved_by_run: dict[str, Sequence[SpanRecord]] = {}
+        for run_id, records in records_by_run.items():
+            state = self._state(run_id)
+            resolved: list[SpanRecord] | None = None
+            base = len(owners)
+            for offset, record in enumerate(records):
+                state.scenario_id = state.scenario_id or _scenario_of(record)
+                state.trace_id = state.trace_id or record.trace_id
+                if record.turn is not None:
+                    state.last_turn = max(record.turn, state.last_turn or record.turn)
+                if record.operation == sc.OP_EXECUTE_TOOL:
+                    if sc.DW_TOOL_ARGUMENTS_FALLBACK_KEY in record.attributes:
+                        fixed = _with_requested_arguments(state, record)
+                        if fixed is not None:
+                            resolved = resolved or list(records)
+                            resolved[offset] = fixed
+                        else:
+                            _wait_for_request(state, record)
+                elif sc.GEN_AI_OUTPUT_MESSAGES in record.attributes:
+                    state.recent_chats.append(record)
+                    if state.pending:
+                        late.extend(_Late(base + offset, fixed, matched)
+                                    for fixed, matched in _answered(state, record))
+            resolved_by_run[run_id] = records if resolved is None else resolved
+            owners.extend([run_id] * len(records))
+        return resolved_by_run, owners, late
+
+    def _note_pending_match(self, run_id: str, record: SpanRecord, rule_id: str) -> None:
+        """Remember that ``rule_id`` matched a tool span still waiting for its request
+        (its late evaluation must not flag it again)."""
+        pending = self._runs[run_id].pending
+        call_id = record.attributes.get(sc.GEN_AI_TOOL_CALL_ID)
+        if pending and isinstance(call_id, str) and call_id in pending:
+            waiting, matched = pending[call_id]
+            if waiting.span_id == record.span_id:
+                matched.add(rule_id)
+
+    def _flagged_before(
+        self, run_id: str, rule_id: str, record: SpanRecord, *, requested: bool
+    ) -> bool:
+        """A rule that selects ``tool_call_source`` flags each call once per run: a call
+        both requested and executed (one call id) gives one finding, at the row seen
+        first. Rows without a call id cannot be matched and are always flagged."""
+        assert self._predicates is not None
+        if rule_id not in self._predicates.selects_requested:
+            return False
+        call_id = record.attributes.get(sc.GEN_AI_TOOL_CALL_ID)
+        is_call = requested or record.operation == sc.OP_EXECUTE_TOOL
+        if not is_call or not isinstance(call_id, str) or not call_id:
+            return False
+        key = (rule_id, call_id)
+        flagged = self._runs[run_id].flagged_calls
+        if key in flagged:
+            return True
+        flagged.add(key)
+        return False
 
     def _report_errors(
         self,
