@@ -31,6 +31,22 @@ class CollectorMetrics:
             "driftwatch_spans_rejected", "Spans refused as malformed (partial success).",
             registry=self.registry,
         )
+        self.log_records_received = Counter(
+            "driftwatch_log_records_received", "OTLP log records accepted and stored "
+            "(acknowledged).", registry=self.registry,
+        )
+        self.log_records_rejected = Counter(
+            "driftwatch_log_records_rejected", "OTLP log records refused as malformed "
+            "(partial success).", registry=self.registry,
+        )
+        self.metric_points_received = Counter(
+            "driftwatch_metric_points_received", "OTLP metric data points accepted (counted, "
+            "not stored).", registry=self.registry,
+        )
+        self.grpc_requests = Counter(
+            "driftwatch_grpc_requests", "OTLP/gRPC requests by service and status code.",
+            ["service", "code"], registry=self.registry,
+        )
         self.requests = Counter(
             "driftwatch_http_requests", "HTTP requests by path and status code.",
             ["path", "code"], registry=self.registry,

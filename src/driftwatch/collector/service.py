@@ -25,6 +25,7 @@ from driftwatch.collector.app import CollectorApp, CollectorLimits
 from driftwatch.collector.budget import bounded_for_monitors
 from driftwatch.collector.closed_runs import RunGuard, closed_batches, closed_runs
 from driftwatch.collector.ingest import IngestQueue
+from driftwatch.collector.logs import LogJoin
 from driftwatch.collector.metrics import CollectorMetrics
 from driftwatch.collector.monitor_process import MonitorProcess
 from driftwatch.collector.recovery import Resumed, replay_runs, resume_open_runs
@@ -139,8 +140,11 @@ class Collector:
                                    on_batch_claim=self._batch_claimed)
             # before any new span: the runs the last collector left open go on
             self.resumed: Resumed = resume_open_runs(self.store, self._resume)
+            # OTLP log records; GenAI events joined to their spans (either order)
+            self.logs = LogJoin(self.store)
             self.ingest = IngestQueue(self.store, on_committed=self._committed,
-                                      prepare=self.guard.prepare, in_commit=self._in_commit,
+                                      prepare=self.guard.prepare, enrich=self.logs.enrich,
+                                      in_commit=self._in_commit,
                                       observe_commit=self.metrics.observe_commit,
                                       max_pending=config.max_queue_spans)
         except BaseException:
@@ -152,7 +156,8 @@ class Collector:
         self.metrics.bind(lambda: self.ingest.pending, lambda: self.runs.open_runs,
                           lambda: self.engine.records_seen, lambda: self.broadcast.subscribers)
         self.app = CollectorApp(self.ingest, metrics=self.metrics, broadcast=self.broadcast,
-                                query=self._query, token=config.token, limits=config.limits)
+                                query=self._query, token=config.token, limits=config.limits,
+                                write_logs=self.logs.write)
         # user SQL in a process of its own, over a snapshot: it cannot starve ingest
         self._sql = SqlWorker(self.store, memory_bytes=config.limits.sql_memory_bytes,
                               max_result_bytes=config.limits.sql_max_result_bytes)
@@ -168,6 +173,7 @@ class Collector:
     def _committed(self, table: pa.Table) -> None:
         """Spans stored for the first time (a retry of a stored span never gets here)."""
         self.guard.committed(table)
+        self.logs.committed(table)
         self.runs.observe_table(table, rows_written=True)
         self._monitor(table)
 

@@ -269,11 +269,40 @@ SELECT batch_id, cell_key, scenario_id, variant, model, seed, turns, run_id, sta
 FROM batch_cells_t;
 """
 
+# OTLP log records (``/v1/logs``, the gRPC LogsService): GenAI events carry message
+# content that the collector also merges into their span's attributes (see
+# driftwatch.collector.logs). ``log_key`` is an md5 of the record's fields: a record
+# re-sent after a retry is stored once. Times are nanoseconds since the epoch as sent
+# (0 when absent) and as TIMESTAMPTZ for SQL.
+_OTLP_LOGS = """
+CREATE TABLE logs_t (
+    log_key              UHUGEINT PRIMARY KEY,
+    trace_id             VARCHAR,
+    span_id              VARCHAR,
+    time                 TIMESTAMPTZ,
+    observed_time        TIMESTAMPTZ,
+    time_unix_nano       BIGINT,
+    severity_number      INTEGER,
+    severity_text        VARCHAR,
+    event_name           VARCHAR,
+    body                 JSON,
+    attributes           JSON,
+    resource             JSON,
+    scope_name           VARCHAR,
+    received_at          TIMESTAMPTZ
+);
+CREATE OR REPLACE VIEW logs AS
+SELECT trace_id, span_id, time, observed_time, severity_number, severity_text,
+       event_name, body, attributes, resource, scope_name, received_at
+FROM logs_t;
+"""
+
 MIGRATIONS: Final[tuple[tuple[str, str], ...]] = (
     ("0001_private_tables", _TABLES),
     ("0002_public_views", _VIEWS),
     ("0003_statistics_views", _STATS_VIEWS),
     ("0004_batch_cells", _BATCH_CELLS),
+    ("0007_otlp_logs_metrics", _OTLP_LOGS),
 )
 
 # The public views and their columns, in order: the contract the tests pin down.
@@ -353,6 +382,20 @@ PUBLIC_VIEWS: Final[dict[str, tuple[str, ...]]] = {
         "cost_usd",
         "wall_time_s",
         "updated_at",
+    ),
+    "logs": (
+        "trace_id",
+        "span_id",
+        "time",
+        "observed_time",
+        "severity_number",
+        "severity_text",
+        "event_name",
+        "body",
+        "attributes",
+        "resource",
+        "scope_name",
+        "received_at",
     ),
     "tool_calls": (
         "trace_id",
