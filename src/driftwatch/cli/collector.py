@@ -26,6 +26,7 @@ def serve_command(
     idle_timeout: float,
     max_body_mb: float,
     allowed_hosts: tuple[str, ...] = (),
+    grpc_port: int | None = None,
     quiet: bool,
 ) -> None:
     from pydantic import ValidationError
@@ -38,6 +39,8 @@ def serve_command(
     check_bind(host, token)  # before anything slow
     if port < 0 or port > 65535:
         raise UsageError(f"--port must be 0-65535, got {port}")
+    if grpc_port is not None and not 0 <= grpc_port <= 65535:
+        raise UsageError(f"--grpc-port must be 0-65535, got {grpc_port}")
     if idle_timeout <= 0 or max_body_mb <= 0:
         raise UsageError("--idle-timeout and --max-body-mb must be positive")
     configure_logging()
@@ -50,20 +53,23 @@ def serve_command(
     except ValidationError as error:  # pragma: no cover - from_mapping raises SpecError
         raise UsageError(str(error).splitlines()[0]) from None
     config = CollectorConfig(
-        db=db_path(db), host=host, port=port, token=token, packs=tuple(packs or ()),
+        db=db_path(db), host=host, port=port, grpc_port=grpc_port, token=token, packs=tuple(packs or ()),
         alerts=alerts, idle_timeout_s=idle_timeout,
         limits=CollectorLimits(max_body_bytes=int(max_body_mb * 1024 * 1024),
                                allowed_hosts=allowed_hosts),
     )
 
+    grpc_address: list[str] = []
+
     def ready(url: str) -> None:
-        typer.echo(f"driftwatch collector on {url} (OTLP/HTTP {url}/v1/traces), "
+        grpc = f"; OTLP/gRPC {grpc_address[0]}" if grpc_address else ""
+        typer.echo(f"driftwatch collector on {url} (OTLP/HTTP {url}/v1/traces{grpc}), "
                    f"database {config.db}", err=True)
 
     def stopped(line: str) -> None:
         typer.echo(line, err=True)
 
-    serve(config, on_ready=ready, on_stopped=stopped)
+    serve(config, on_ready=ready, on_grpc=grpc_address.append, on_stopped=stopped)
 
 
 def watch_command(*, url: str | None, db: str | None, token: str | None, min_severity: str,

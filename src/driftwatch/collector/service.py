@@ -64,6 +64,7 @@ class CollectorConfig:
     db: Path
     host: str = "127.0.0.1"
     port: int = 4318
+    grpc_port: int | None = None  # OTLP/gRPC too (0: any free port); None: HTTP only
     token: str | None = None
     packs: tuple[str, ...] = ()
     alerts: AlertConfig = field(default_factory=lambda: AlertConfig(console=True))
