@@ -267,16 +267,18 @@ def stats(
     ] = None,
     db: DbOption = None,
     fmt: FormatOption = OutputFormat.table,
+    token: TokenOption = None,
 ) -> None:
     """Survival of "no violation yet", violation rates and pass^k per scenario × model ×
-    variant, with 95% intervals, and each variant against control.
+    variant, with 95% intervals, and each variant against control. While `driftwatch
+    serve` holds the database, the queries go through it (read-only), as `sql` does.
 
     Example: driftwatch stats --scenario oversight-config
     """
     from driftwatch.cli.stats import stats_command
 
     stats_command(db=db, scenario=scenario, model=model, variant=variant, batch=batch,
-                  fmt=fmt, at=at)
+                  fmt=fmt, at=at, token=token)
 
 
 @app.command()

@@ -119,5 +119,27 @@ def query_via_collector(path: Any, sql: str, *, token: str | None, timeout: floa
     return columns, rows
 
 
+def collector_reader(path: Any, *, token: str | None, timeout: float = 60.0) -> Any:
+    """For the read-only commands: ``query(sql, params) -> QueryResult`` through the
+    collector that holds ``path`` open (its ``/v1/sql``, the route ``sql`` takes), or
+    None when none runs. Only what JSON carries comes back (timestamps as text)."""
+    from driftwatch.collector.info import read_info, remote_query
+    from driftwatch.store.result import QueryResult
+
+    info = read_info(path, on_untrusted=_warn)
+    if info is None:
+        return None
+    url = info.url
+
+    def query(sql: str, params: list[Any] | None = None) -> QueryResult:
+        columns, rows, truncated = remote_query(url, sql, token=token, timeout_s=timeout,
+                                                params=list(params or ()))
+        if truncated:
+            raise UsageError("the collector cut the result short; stop `serve` and run again")
+        return QueryResult(columns=columns, rows=[tuple(row) for row in rows])
+
+    return query
+
+
 def _warn(message: str) -> None:
     typer.echo(f"warning: {message}", err=True)

@@ -17,7 +17,7 @@ Routes:
   (``ExportMetricsServiceResponse``); data points are counted
   (``driftwatch_metric_points_received_total``), not stored.
 - ``POST /v1/sql`` (``application/json`` only): ``{"sql": "...", "timeout_s": 30,
-  "max_rows": 10000}`` → read-only user SQL on the live store, through the same guard
+  "max_rows": 10000, "params": [...]}`` (``params``: values for ``?`` placeholders) → read-only user SQL on the live store, through the same guard
   as ``driftwatch sql``.
 - ``GET /v1/findings/stream[?min_severity=low]``: findings as JSON lines, live.
 - ``GET /metrics`` (Prometheus text), ``GET /healthz`` (no token needed).
@@ -114,7 +114,7 @@ class CollectorLimits:
 
 
 class CollectorApp:
-    """The ASGI application. ``query(sql, timeout_s, max_rows)`` runs user SQL (blocking;
+    """The ASGI application. ``query(sql, timeout_s, max_rows, params)`` runs user SQL (blocking;
     called in a worker thread) and returns ``(columns, rows, truncated)``.
     ``write_logs(table)`` stores a logs request's records on the writer thread (see
     :class:`~driftwatch.collector.logs.LogJoin`)."""
@@ -125,7 +125,7 @@ class CollectorApp:
         *,
         metrics: CollectorMetrics,
         broadcast: FindingBroadcast,
-        query: Callable[[str, float, int], tuple[list[str], list[Any], bool]],
+        query: Callable[..., tuple[list[str], list[Any], bool]],
         token: str | None = None,
         limits: CollectorLimits | None = None,
         write_logs: Callable[[pa.Table], int] | None = None,
@@ -285,11 +285,14 @@ class CollectorApp:
             raise HttpError(400, INVALID_ARGUMENT, 'expected {"sql": "<one statement>"}')
         timeout = _number(request.get("timeout_s"), self.limits.sql_timeout_s)
         max_rows = int(_number(request.get("max_rows"), self.limits.sql_max_rows))
+        params = request.get("params")
+        if params is not None and not isinstance(params, list):
+            raise HttpError(400, INVALID_ARGUMENT, '"params" must be a list')
         timeout = min(timeout, self.limits.sql_timeout_s)
         max_rows = max(0, min(max_rows, self.limits.sql_max_rows))
         try:
             columns, rows, truncated = await asyncio.to_thread(
-                self._query, sql, timeout, max_rows
+                self._query, sql, timeout, max_rows, params
             )
         except DriftwatchError as error:
             raise HttpError(400, INVALID_ARGUMENT, str(error)) from None

@@ -213,9 +213,9 @@ class Collector:
         self.engine.end_run(run_id, timeout_s=60.0)
         return True
 
-    def _query(self, sql: str, timeout_s: float, max_rows: int) -> tuple[list[str], list[Any],
-                                                                         bool]:
-        result = self._sql.query(sql, timeout_s, max_rows)
+    def _query(self, sql: str, timeout_s: float, max_rows: int,
+               params: list[Any] | None = None) -> tuple[list[str], list[Any], bool]:
+        result = self._sql.query(sql, timeout_s, max_rows, params)
         return list(result.columns), list(result.rows), bool(result.truncated)
 
     def flush(self, timeout_s: float = 30.0) -> bool:
