@@ -77,7 +77,8 @@ def test_openai_v2_event_content_reaches_the_span_and_the_monitors(
                  fake.base_url], env={**env, **MODES[mode]}, capture_output=True, text=True,
                 timeout=120, check=False)
         assert agent.returncode == 0, agent.stderr
-        assert "Failed to export" not in agent.stderr and "error" not in agent.stderr.lower()
+        assert "Failed to export" not in agent.stderr
+        assert "error" not in agent.stderr.lower()
         trace_id = agent.stdout.strip()
     finally:
         server.stop()

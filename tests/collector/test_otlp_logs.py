@@ -123,8 +123,8 @@ def test_genai_events_become_the_span_messages_in_either_order(tmp_path: Path,
         assert attributes["driftwatch.content.from_logs"] == ["gen_ai.input.messages",
                                                               "gen_ai.output.messages"]
         events = collector.store.query(
-            "select event_name from logs where span_id = ? order by observed_time", [span_id]).column(
-            "event_name")
+            "select event_name from logs where span_id = ? order by observed_time",
+            [span_id]).column("event_name")
         assert events == ["gen_ai.system.message", "gen_ai.user.message", "gen_ai.choice"]
         assert collector.flush()
         findings = collector.store.query(

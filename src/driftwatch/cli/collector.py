@@ -53,7 +53,8 @@ def serve_command(
     except ValidationError as error:  # pragma: no cover - from_mapping raises SpecError
         raise UsageError(str(error).splitlines()[0]) from None
     config = CollectorConfig(
-        db=db_path(db), host=host, port=port, grpc_port=grpc_port, token=token, packs=tuple(packs or ()),
+        db=db_path(db), host=host, port=port, grpc_port=grpc_port, token=token,
+        packs=tuple(packs or ()),
         alerts=alerts, idle_timeout_s=idle_timeout,
         limits=CollectorLimits(max_body_bytes=int(max_body_mb * 1024 * 1024),
                                allowed_hosts=allowed_hosts),

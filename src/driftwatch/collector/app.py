@@ -17,7 +17,8 @@ Routes:
   (``ExportMetricsServiceResponse``); data points are counted
   (``driftwatch_metric_points_received_total``), not stored.
 - ``POST /v1/sql`` (``application/json`` only): ``{"sql": "...", "timeout_s": 30,
-  "max_rows": 10000, "params": [...]}`` (``params``: values for ``?`` placeholders) → read-only user SQL on the live store, through the same guard
+  "max_rows": 10000, "params": [...]}`` (``params``: values for ``?`` placeholders) →
+  read-only user SQL on the live store, through the same guard
   as ``driftwatch sql``.
 - ``GET /v1/findings/stream[?min_severity=low]``: findings as JSON lines, live.
 - ``GET /metrics`` (Prometheus text), ``GET /healthz`` (no token needed).
@@ -375,7 +376,8 @@ def _content_type(scope: Scope) -> str:
 
 
 def _path_label(path: str) -> str:
-    known = ("/v1/traces", "/v1/logs", "/v1/metrics", "/v1/sql", "/v1/findings/stream", "/metrics", "/healthz")
+    known = ("/v1/traces", "/v1/logs", "/v1/metrics", "/v1/sql", "/v1/findings/stream",
+             "/metrics", "/healthz")
     return path if path in known else "other"
 
 

@@ -66,8 +66,8 @@ class GrpcReceiver:
         if not bound:
             raise OSError(f"cannot listen on {address} (gRPC)")
         await server.start()
-        self._server, self.port = server, bound
-        return bound
+        self._server, self.port = server, int(bound)
+        return int(bound)
 
     async def stop(self, grace_s: float = 3.0) -> None:
         """Stop taking requests; those in progress get ``grace_s`` to be committed."""

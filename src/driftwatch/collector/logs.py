@@ -89,7 +89,7 @@ class LogJoin:
                     if key not in stored:
                         self._awaited[key[1]] = (key[0], now)
         self._expire()
-        return table.num_rows
+        return int(table.num_rows)
 
     def enrich(self, table: pa.Table) -> pa.Table:
         """Spans about to be written, with the content of the events that arrived before

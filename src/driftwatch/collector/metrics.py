@@ -71,7 +71,8 @@ class CollectorMetrics:
         self.registry.register(self.monitor_records)
         self.connections_refused = Counter(
             "driftwatch_connections_refused", "Connections closed by the connection guard, "
-            "by reason (per_client, evicted, header_timeout, header_too_large, http2: gRPC on the HTTP port).",
+            "by reason (per_client, evicted, header_timeout, header_too_large, http2: gRPC "
+            "on the HTTP port).",
             ["reason"], registry=self.registry,
         )
         self.budget_refusals = Counter(

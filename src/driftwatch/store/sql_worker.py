@@ -80,7 +80,8 @@ class SqlWorker:
     def query(self, sql: str, timeout_s: float, max_rows: int | None,
               params: list[Any] | None = None) -> QueryResult:
         """Like ``safe_query(store, ...)``; ``params`` fill the statement's ``?``
-        placeholders (JSON values: text, numbers, booleans, null, lists). Raises :class:`QueryError` (one line) for a
+        placeholders (JSON values: text, numbers, booleans, null, lists). Raises
+        :class:`QueryError` (one line) for a
         refused statement, the time limit, the memory limit or an oversized result."""
         check_read_only(sql)
         deadline = time.monotonic() + timeout_s

@@ -53,7 +53,7 @@ Event = tuple[str, int, str | None, str | None]
 
 def is_genai_event(name: str | None) -> bool:
     """Events whose content :func:`content_from_events` reads."""
-    return bool(name) and (name == _DETAILS or name == _CHOICE or name in _MESSAGE_ROLES)
+    return bool(name) and (name in (_DETAILS, _CHOICE) or name in _MESSAGE_ROLES)
 
 
 def content_from_events(events: Iterable[Event]) -> dict[str, str]:

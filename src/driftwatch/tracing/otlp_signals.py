@@ -26,8 +26,8 @@ import pyarrow as pa
 
 from driftwatch.store.logs import LOG_SCHEMA
 from driftwatch.tracing.otlp import (
-    OtlpDecodeError,
     OtlpDecoded,
+    OtlpDecodeError,
     _field,
     _hex_id,
     _integer,
