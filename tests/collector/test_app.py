@@ -172,7 +172,8 @@ def test_failing_store_answers_503_and_stores_nothing(collector: Collector,
 
 
 def test_unknown_path_and_method(collector: Collector) -> None:
-    assert call(collector.app, "GET", "/v1/logs").status == 404
+    assert call(collector.app, "GET", "/v1/profiles").status == 404
+    assert call(collector.app, "GET", "/v1/logs").status == 405
     assert call(collector.app, "GET", "/v1/traces").status == 405
 
 

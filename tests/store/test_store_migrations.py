@@ -30,6 +30,10 @@ EXPECTED_VIEWS = {
         "severity", "severity_level", "message", "evidence", "detected_at", "monitor_spec",
     ],
     "alerts": ["alert_id", "finding_id", "sink", "status", "attempts", "sent_at", "error"],
+    "logs": [
+        "trace_id", "span_id", "time", "observed_time", "severity_number", "severity_text",
+        "event_name", "body", "attributes", "resource", "scope_name", "received_at",
+    ],
     "tool_calls": [
         "trace_id", "span_id", "run_id", "turn", "tool_name", "call_id", "arguments", "result",
         "status_code", "start_time", "duration_ms", "source", "requested_span_id",

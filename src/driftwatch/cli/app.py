@@ -203,21 +203,30 @@ def serve(
                      "(repeatable; default: loopback names on a loopback bind, any name "
                      "otherwise; '*': any)."),
     ] = None,
+    grpc_port: Annotated[
+        int | None,
+        typer.Option("--grpc-port", help="Also serve OTLP/gRPC on this port (4317 is the "
+                     "usual one; 0: any free port), on the same address.",
+                     show_default=False),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No alerts on the console.")] = False,
 ) -> None:
-    """Receive OTLP/HTTP traces from any OpenTelemetry-instrumented agent, store them and
-    run the monitors on them live (Ctrl-C stops it). A token is required unless the
-    address is loopback; clients send `Authorization: Bearer <token>`.
+    """Receive OTLP traces, logs and metrics (HTTP; gRPC with --grpc-port) from any
+    OpenTelemetry-instrumented agent, store them and run the monitors on them live
+    (Ctrl-C stops it). A token is required unless the address is loopback; clients send
+    `Authorization: Bearer <token>`.
 
-    Example: driftwatch serve --port 4318 --webhook https://hooks.slack.com/services/...
+    Example: driftwatch serve --port 4318 --grpc-port 4317 --webhook https://hooks.slack.com/services/...
     """
     require_extra("uvicorn", "driftwatch serve")
+    if grpc_port is not None:
+        require_extra("grpc", "driftwatch serve --grpc-port")
     from driftwatch.cli.collector import serve_command
 
     serve_command(host=host, port=port, db=db, token=token, packs=pack, webhook=webhook,
                   jsonl=jsonl, min_severity=min_severity, cooldown=cooldown, dedupe=dedupe,
                   idle_timeout=idle_timeout, max_body_mb=max_body_mb,
-                  allowed_hosts=tuple(allow_host or ()), quiet=quiet)
+                  allowed_hosts=tuple(allow_host or ()), grpc_port=grpc_port, quiet=quiet)
 
 
 @app.command()
@@ -258,16 +267,18 @@ def stats(
     ] = None,
     db: DbOption = None,
     fmt: FormatOption = OutputFormat.table,
+    token: TokenOption = None,
 ) -> None:
     """Survival of "no violation yet", violation rates and pass^k per scenario × model ×
-    variant, with 95% intervals, and each variant against control.
+    variant, with 95% intervals, and each variant against control. While `driftwatch
+    serve` holds the database, the queries go through it (read-only), as `sql` does.
 
     Example: driftwatch stats --scenario oversight-config
     """
     from driftwatch.cli.stats import stats_command
 
     stats_command(db=db, scenario=scenario, model=model, variant=variant, batch=batch,
-                  fmt=fmt, at=at)
+                  fmt=fmt, at=at, token=token)
 
 
 @app.command()

@@ -26,6 +26,7 @@ def serve_command(
     idle_timeout: float,
     max_body_mb: float,
     allowed_hosts: tuple[str, ...] = (),
+    grpc_port: int | None = None,
     quiet: bool,
 ) -> None:
     from pydantic import ValidationError
@@ -38,6 +39,8 @@ def serve_command(
     check_bind(host, token)  # before anything slow
     if port < 0 or port > 65535:
         raise UsageError(f"--port must be 0-65535, got {port}")
+    if grpc_port is not None and not 0 <= grpc_port <= 65535:
+        raise UsageError(f"--grpc-port must be 0-65535, got {grpc_port}")
     if idle_timeout <= 0 or max_body_mb <= 0:
         raise UsageError("--idle-timeout and --max-body-mb must be positive")
     configure_logging()
@@ -50,20 +53,24 @@ def serve_command(
     except ValidationError as error:  # pragma: no cover - from_mapping raises SpecError
         raise UsageError(str(error).splitlines()[0]) from None
     config = CollectorConfig(
-        db=db_path(db), host=host, port=port, token=token, packs=tuple(packs or ()),
+        db=db_path(db), host=host, port=port, grpc_port=grpc_port, token=token,
+        packs=tuple(packs or ()),
         alerts=alerts, idle_timeout_s=idle_timeout,
         limits=CollectorLimits(max_body_bytes=int(max_body_mb * 1024 * 1024),
                                allowed_hosts=allowed_hosts),
     )
 
+    grpc_address: list[str] = []
+
     def ready(url: str) -> None:
-        typer.echo(f"driftwatch collector on {url} (OTLP/HTTP {url}/v1/traces), "
+        grpc = f"; OTLP/gRPC {grpc_address[0]}" if grpc_address else ""
+        typer.echo(f"driftwatch collector on {url} (OTLP/HTTP {url}/v1/traces{grpc}), "
                    f"database {config.db}", err=True)
 
     def stopped(line: str) -> None:
         typer.echo(line, err=True)
 
-    serve(config, on_ready=ready, on_stopped=stopped)
+    serve(config, on_ready=ready, on_grpc=grpc_address.append, on_stopped=stopped)
 
 
 def watch_command(*, url: str | None, db: str | None, token: str | None, min_severity: str,
@@ -111,6 +118,28 @@ def query_via_collector(path: Any, sql: str, *, token: str | None, timeout: floa
     except ConnectionError:
         return None  # it is stopping: the file is (about to be) free
     return columns, rows
+
+
+def collector_reader(path: Any, *, token: str | None, timeout: float = 60.0) -> Any:
+    """For the read-only commands: ``query(sql, params) -> QueryResult`` through the
+    collector that holds ``path`` open (its ``/v1/sql``, the route ``sql`` takes), or
+    None when none runs. Only what JSON carries comes back (timestamps as text)."""
+    from driftwatch.collector.info import read_info, remote_query
+    from driftwatch.store.result import QueryResult
+
+    info = read_info(path, on_untrusted=_warn)
+    if info is None:
+        return None
+    url = info.url
+
+    def query(sql: str, params: list[Any] | None = None) -> QueryResult:
+        columns, rows, truncated = remote_query(url, sql, token=token, timeout_s=timeout,
+                                                params=list(params or ()))
+        if truncated:
+            raise UsageError("the collector cut the result short; stop `serve` and run again")
+        return QueryResult(columns=columns, rows=[tuple(row) for row in rows])
+
+    return query
 
 
 def _warn(message: str) -> None:

@@ -81,7 +81,7 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 
 # optional dependency (top-level module) -> the pyproject extra that installs it
-EXTRAS: Final = {"uvicorn": "collector", "ray": "ray", "llama_cpp": "local"}
+EXTRAS: Final = {"uvicorn": "collector", "grpc": "collector", "ray": "ray", "llama_cpp": "local"}
 
 
 def missing_extra(module: str, feature: str) -> UsageError:

@@ -27,7 +27,8 @@ def _turn(value: float | None) -> str:
 
 def stats_command(*, db: str | None, scenario: str | None, model: str | None,
                   variant: str | None, batch: str | None, fmt: OutputFormat,
-                  at: list[int] | None) -> None:
+                  at: list[int] | None, token: str | None = None) -> None:
+    from driftwatch.cli.collector import collector_reader
     from driftwatch.core.errors import NotFoundError
     from driftwatch.core.settings import db_path
     from driftwatch.report import build_report, load_run_facts
@@ -37,9 +38,14 @@ def stats_command(*, db: str | None, scenario: str | None, model: str | None,
     path = db_path(db)
     if not path.exists():
         raise NotFoundError(f"{path}: no such database (run a scenario first, or pass --db)")
-    with Store(path, read_only=True) as store:
-        facts = load_run_facts(store.query, scenario=scenario, model=model, variant=variant,
+    remote = collector_reader(path, token=token)
+    if remote is not None:  # `serve` holds the file: read through it
+        facts = load_run_facts(remote, scenario=scenario, model=model, variant=variant,
                                batch_id=batch)
+    else:
+        with Store(path, read_only=True) as store:
+            facts = load_run_facts(store.query, scenario=scenario, model=model,
+                                   variant=variant, batch_id=batch)
     if not facts:
         raise NotFoundError("no finished runs match (check --scenario/--model/--variant/--batch)")
     report = build_report(facts)

@@ -10,14 +10,22 @@ Routes:
   (compressed or not), 415 for another content type or encoding, 503 with Retry-After
   when the ingest queue is full or the store failed (the client retries; retries store
   nothing twice). Errors carry a ``google.rpc.Status``.
+- ``POST /v1/logs``: OTLP logs, the same encodings, limits and answers
+  (``ExportLogsServiceResponse``); the records are stored and GenAI events joined to
+  their spans (:mod:`driftwatch.collector.logs`).
+- ``POST /v1/metrics``: OTLP metrics, the same encodings, limits and answers
+  (``ExportMetricsServiceResponse``); data points are counted
+  (``driftwatch_metric_points_received_total``), not stored.
 - ``POST /v1/sql`` (``application/json`` only): ``{"sql": "...", "timeout_s": 30,
-  "max_rows": 10000}`` → read-only user SQL on the live store, through the same guard
+  "max_rows": 10000, "params": [...]}`` (``params``: values for ``?`` placeholders) →
+  read-only user SQL on the live store, through the same guard
   as ``driftwatch sql``.
 - ``GET /v1/findings/stream[?min_severity=low]``: findings as JSON lines, live.
 - ``GET /metrics`` (Prometheus text), ``GET /healthz`` (no token needed).
 
 Every route but ``/healthz`` needs ``Authorization: Bearer <token>`` when the collector
-has a token. A 200 on ``/v1/traces`` means the spans are committed to the store.
+has a token. A 200 on ``/v1/traces`` (``/v1/logs``) means the spans (log records) are
+committed to the store.
 
 Before a body is read, in this order: the route (404/405), the Host and Origin checks
 (403, :mod:`driftwatch.collector.origin`), the token (401), the content type (415), the
@@ -39,6 +47,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import parse_qs
 
+import pyarrow as pa
+
 from driftwatch.collector.body import (
     INVALID_ARGUMENT,
     NOT_FOUND,
@@ -59,16 +69,12 @@ from driftwatch.collector.guard import ConnectionGuard, GuardLimits
 from driftwatch.collector.ingest import IngestQueue
 from driftwatch.collector.metrics import CollectorMetrics
 from driftwatch.collector.origin import RequestOrigin, is_loopback
+from driftwatch.collector.signals import SIGNALS, Export, Signal, Signals
 from driftwatch.collector.stream import FindingBroadcast
 from driftwatch.core.errors import DriftwatchError
 from driftwatch.core.logging import get_logger
 from driftwatch.core.records import Severity
-from driftwatch.tracing.otlp import (
-    OtlpDecoded,
-    OtlpDecodeError,
-    table_from_otlp_json,
-    table_from_otlp_protobuf,
-)
+from driftwatch.tracing.otlp import OtlpDecodeError
 
 __all__ = ["CollectorApp", "CollectorLimits", "GuardLimits"]
 
@@ -109,8 +115,10 @@ class CollectorLimits:
 
 
 class CollectorApp:
-    """The ASGI application. ``query(sql, timeout_s, max_rows)`` runs user SQL (blocking;
-    called in a worker thread) and returns ``(columns, rows, truncated)``."""
+    """The ASGI application. ``query(sql, timeout_s, max_rows, params)`` runs user SQL (blocking;
+    called in a worker thread) and returns ``(columns, rows, truncated)``.
+    ``write_logs(table)`` stores a logs request's records on the writer thread (see
+    :class:`~driftwatch.collector.logs.LogJoin`)."""
 
     def __init__(
         self,
@@ -118,11 +126,13 @@ class CollectorApp:
         *,
         metrics: CollectorMetrics,
         broadcast: FindingBroadcast,
-        query: Callable[[str, float, int], tuple[list[str], list[Any], bool]],
+        query: Callable[..., tuple[list[str], list[Any], bool]],
         token: str | None = None,
         limits: CollectorLimits | None = None,
+        write_logs: Callable[[pa.Table], int] | None = None,
     ) -> None:
         self._ingest = ingest
+        self._signals = Signals(ingest, metrics, write_logs or _no_log_store)
         self._metrics = metrics
         self._broadcast = broadcast
         self._query = query
@@ -168,6 +178,8 @@ class CollectorApp:
             return 200
         routes = {
             ("POST", "/v1/traces"): self._traces,
+            ("POST", "/v1/logs"): self._logs,
+            ("POST", "/v1/metrics"): self._metrics_export,
             ("POST", "/v1/sql"): self._sql,
             ("GET", "/v1/findings/stream"): self._stream,
             ("GET", "/metrics"): self._metrics_page,
@@ -194,9 +206,18 @@ class CollectorApp:
             raise HttpError(401, UNAUTHENTICATED, "missing or wrong bearer token",
                              ((b"www-authenticate", b"Bearer"),))
 
-    # --- /v1/traces ----------------------------------------------------------------------
+    # --- /v1/traces, /v1/logs, /v1/metrics ----------------------------------------------
 
     async def _traces(self, scope: Scope, receive: Receive, send: Send) -> int:
+        return await self._export(SIGNALS["traces"], scope, receive, send)
+
+    async def _logs(self, scope: Scope, receive: Receive, send: Send) -> int:
+        return await self._export(SIGNALS["logs"], scope, receive, send)
+
+    async def _metrics_export(self, scope: Scope, receive: Receive, send: Send) -> int:
+        return await self._export(SIGNALS["metrics"], scope, receive, send)
+
+    async def _export(self, signal: Signal, scope: Scope, receive: Receive, send: Send) -> int:
         content_type = _content_type(scope)
         if content_type not in (PROTOBUF, JSON):
             raise HttpError(415, INVALID_ARGUMENT,
@@ -207,29 +228,28 @@ class CollectorApp:
             body = await read_body(scope, receive, held, self.limits.max_body_bytes,
                                    self.limits.body_timeout_s)
             held.reserve(_DECODE_FACTOR * len(body))
-            decoded = self._decode(body, content_type)
-            table = decoded.table
-            assert table is not None  # both decoders below give a table
+            export = self._decode(signal, body, content_type)
             # from here on the body and the decoding's garbage are gone: the table stays
-            # until the spans are committed and handed to the monitors
+            # until it is committed (and the spans handed to the monitors)
             del body
             held.release_all()
-            held.reserve(table.nbytes)
-            future = self._ingest.offer(table)
+            if export.table is not None:
+                held.reserve(export.table.nbytes)
+            future = self._signals.submit(signal, export)
             if future is None:
                 raise HttpError(503, UNAVAILABLE, "ingest queue is full; retry later",
                                  self._retry_after())
             try:
                 await asyncio.wrap_future(future)
             except Exception as error:
-                raise HttpError(503, UNAVAILABLE, f"spans not stored ({error}); retry "
-                                 "later", self._retry_after()) from None
+                raise HttpError(503, UNAVAILABLE, f"{signal.name} not stored ({error}); "
+                                 "retry later", self._retry_after()) from None
         finally:
             held.release_all()
-        self._metrics.spans_received.inc(table.num_rows)
-        if decoded.rejected:
-            self._metrics.spans_rejected.inc(decoded.rejected)
-        await _respond(send, 200, _export_response(decoded, content_type), content_type)
+        self._signals.acknowledged(signal, export)
+        await _respond(send, 200, self._signals.response(signal, export,
+                                                         content_type == PROTOBUF),
+                       content_type)
         return 200
 
     def _retry_after(self) -> tuple[tuple[bytes, bytes], ...]:
@@ -238,12 +258,9 @@ class CollectorApp:
     def _held(self) -> Held:
         return Held(self.budget, self._retry_after(), self._metrics.budget_refusals.inc)
 
-    @staticmethod
-    def _decode(body: bytes, content_type: str) -> OtlpDecoded:
+    def _decode(self, signal: Signal, body: bytes, content_type: str) -> Export:
         try:
-            if content_type == PROTOBUF:
-                return table_from_otlp_protobuf(body)
-            return table_from_otlp_json(parse_json(body))
+            return self._signals.decode(signal, body, content_type == PROTOBUF)
         except OtlpDecodeError as error:
             raise HttpError(400, INVALID_ARGUMENT, str(error)) from None
         except RecursionError:
@@ -269,11 +286,14 @@ class CollectorApp:
             raise HttpError(400, INVALID_ARGUMENT, 'expected {"sql": "<one statement>"}')
         timeout = _number(request.get("timeout_s"), self.limits.sql_timeout_s)
         max_rows = int(_number(request.get("max_rows"), self.limits.sql_max_rows))
+        params = request.get("params")
+        if params is not None and not isinstance(params, list):
+            raise HttpError(400, INVALID_ARGUMENT, '"params" must be a list')
         timeout = min(timeout, self.limits.sql_timeout_s)
         max_rows = max(0, min(max_rows, self.limits.sql_max_rows))
         try:
             columns, rows, truncated = await asyncio.to_thread(
-                self._query, sql, timeout, max_rows
+                self._query, sql, timeout, max_rows, params
             )
         except DriftwatchError as error:
             raise HttpError(400, INVALID_ARGUMENT, str(error)) from None
@@ -328,6 +348,10 @@ class CollectorApp:
         return 200
 
 
+def _no_log_store(table: pa.Table) -> int:
+    raise RuntimeError("this collector stores no log records")
+
+
 # --- helpers --------------------------------------------------------------------------------
 
 
@@ -352,7 +376,8 @@ def _content_type(scope: Scope) -> str:
 
 
 def _path_label(path: str) -> str:
-    known = ("/v1/traces", "/v1/sql", "/v1/findings/stream", "/metrics", "/healthz")
+    known = ("/v1/traces", "/v1/logs", "/v1/metrics", "/v1/sql", "/v1/findings/stream",
+             "/metrics", "/healthz")
     return path if path in known else "other"
 
 
@@ -360,26 +385,6 @@ def _number(value: Any, default: float) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
         return float(value)
     return default
-
-
-def _export_response(decoded: OtlpDecoded, content_type: str) -> bytes:
-    if content_type == PROTOBUF:
-        # start-up: protobuf response types load on the first protobuf request
-        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-            ExportTracePartialSuccess,
-            ExportTraceServiceResponse,
-        )
-
-        response = ExportTraceServiceResponse()
-        if decoded.rejected:
-            response.partial_success.CopyFrom(ExportTracePartialSuccess(
-                rejected_spans=decoded.rejected, error_message=decoded.error_message))
-        return bytes(response.SerializeToString())
-    if not decoded.rejected:
-        return b"{}"
-    payload = {"partialSuccess": {"rejectedSpans": str(decoded.rejected),
-                                  "errorMessage": decoded.error_message}}
-    return json.dumps(payload, ensure_ascii=False).encode()
 
 
 async def _send_status(send: Send, scope: Scope, error: HttpError) -> None:

@@ -14,7 +14,10 @@ to give uvicorn a protocol class) and, before uvicorn sees a byte:
 - closes a connection whose request head (request line and headers) is not complete
   ``header_timeout_s`` after its first byte, or after the connection opened (slowloris,
   idle sockets);
-- answers 431 and closes when a request head grows past ``max_header_bytes``.
+- answers 431 and closes when a request head grows past ``max_header_bytes``;
+- closes a connection that opens with the HTTP/2 preface (gRPC sent to the HTTP port)
+  and logs a one-line hint (``--grpc-port``; or the exporter's ``http/protobuf``
+  protocol), where uvicorn would only log "Invalid HTTP request received".
 
 The body is the ASGI app's part (:mod:`driftwatch.collector.app` reads it under a
 deadline and after authentication); the app tells the guard when a response is done
@@ -39,6 +42,8 @@ __all__ = ["ConnectionGuard", "GuardLimits"]
 log = get_logger(__name__)
 
 _HEAD_END: Final = b"\r\n\r\n"
+_HTTP2_PREFACE: Final = b"PRI * HTTP/2.0"
+_HINT_EVERY_S: Final = 60.0  # one hint a minute at most: a retrying exporter reconnects often
 _TOO_LARGE: Final = (b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
                      b"content-type: text/plain\r\ncontent-length: 28\r\n"
                      b"connection: close\r\n\r\nrequest header is too large\n")
@@ -69,6 +74,8 @@ class ConnectionGuard:
         self._on_refused = on_refused or (lambda reason: None)
         self._by_client: Counter[str] = Counter()
         self._live: dict[tuple[Any, ...], _Guarded] = {}
+        self._hinted_at = -_HINT_EVERY_S
+        self.http2_refused = 0
 
     @property
     def connections(self) -> int:
@@ -137,6 +144,16 @@ class ConnectionGuard:
     def _refused(self, reason: str) -> None:
         self._on_refused(reason)
 
+    def _http2(self, address: str) -> None:
+        self.http2_refused += 1
+        self._on_refused("http2")
+        now = time.monotonic()
+        if now - self._hinted_at >= _HINT_EVERY_S:
+            self._hinted_at = now
+            log.warning("an OTLP/gRPC (HTTP/2) client connected to the OTLP/HTTP port; start "
+                        "`driftwatch serve --grpc-port 4317` and point it there, or set "
+                        "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf", client=address)
+
 
 class _Guarded(asyncio.Protocol):
     """One connection: forwards everything to uvicorn's protocol, watching the heads."""
@@ -175,6 +192,12 @@ class _Guarded(asyncio.Protocol):
         if self.state == _IDLE:
             self._enter(_HEAD)
             self._arm()
+        if (self.state == _HEAD and self._head_bytes == 0 and not self._tail
+                and data.startswith(_HTTP2_PREFACE[:len(data)]) and len(data) >= 3):
+            self._guard._http2(self.address)
+            self._transport.close()
+            self._disarm()
+            return
         if self.state == _HEAD and not self._watch_head(data):
             return
         self._inner.data_received(data)

@@ -199,7 +199,8 @@ def _error_message(response: Any) -> str:
 
 
 def remote_query(url: str, sql: str, *, token: str | None = None, timeout_s: float = 30.0,
-                 max_rows: int | None = None) -> tuple[list[str], list[list[Any]], bool]:
+                 max_rows: int | None = None, params: list[Any] | None = None,
+                 ) -> tuple[list[str], list[list[Any]], bool]:
     """Run read-only SQL through a collector's ``/v1/sql``. Raises :class:`QueryError`
     for SQL the collector refused, :class:`UsageError` for a missing token and
     ``ConnectionError`` when nothing answers."""
@@ -208,6 +209,8 @@ def remote_query(url: str, sql: str, *, token: str | None = None, timeout_s: flo
     body: dict[str, Any] = {"sql": sql, "timeout_s": timeout_s}
     if max_rows is not None:
         body["max_rows"] = max_rows
+    if params:
+        body["params"] = list(params)
     try:
         response = httpx.post(f"{url}/v1/sql", json=body, headers=_headers(token),
                               timeout=timeout_s + 10)

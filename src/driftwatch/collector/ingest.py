@@ -18,6 +18,10 @@ monitors have them queued.
 
 Memory is bounded: ``offer`` refuses (returns None) when ``max_pending`` spans already
 wait, and the HTTP layer answers 503 with Retry-After.
+
+Other writes of a request (an OTLP logs request's records) go through the same thread
+with :meth:`IngestQueue.offer_write`, in arrival order with the span groups, under the
+same bound and the same contract: the future resolves once the write committed.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ class SpanStore(Protocol):
 class _Pending:
     table: pa.Table
     future: Future[int]
+    write: Callable[[pa.Table], int] | None = None  # not spans: offer_write's callable
 
 
 class IngestQueue:
@@ -59,7 +64,9 @@ class IngestQueue:
     thread after each commit with the spans just stored for the first time (the monitor
     engine and run tracker hang off it; it may block, which is backpressure).
     ``prepare(table)`` may rewrite a group before it is written (the run guard, see
-    :mod:`driftwatch.collector.closed_runs`); ``in_commit(new)`` writes what must commit with
+    :mod:`driftwatch.collector.closed_runs`); ``enrich(table)`` then may add to the spans'
+    attributes (the GenAI events that arrived before them, see
+    :mod:`driftwatch.collector.logs`); ``in_commit(new)`` writes what must commit with
     the new spans (their runs' rows), in the same transaction when the store has
     ``transaction()``. ``observe_commit(seconds, spans)`` feeds metrics."""
 
@@ -69,6 +76,7 @@ class IngestQueue:
         *,
         on_committed: Callable[[pa.Table], None] | None = None,
         prepare: Callable[[pa.Table], pa.Table] | None = None,
+        enrich: Callable[[pa.Table], pa.Table] | None = None,
         in_commit: Callable[[pa.Table], None] | None = None,
         observe_commit: Callable[[float, int], None] | None = None,
         max_pending: int = 65_536,
@@ -79,6 +87,7 @@ class IngestQueue:
         self._store = store
         self._on_committed = on_committed
         self._prepare = prepare
+        self._enrich = enrich
         self._in_commit = in_commit
         self._observe_commit = observe_commit
         self.max_pending = max_pending
@@ -122,6 +131,26 @@ class IngestQueue:
             self._cond.notify()
         return future
 
+    def offer_write(self, table: pa.Table, write: Callable[[pa.Table], int]
+                    ) -> Future[int] | None:
+        """Queue ``write(table)`` (not spans: e.g. log records) for the writer thread,
+        counted as ``table.num_rows`` against ``max_pending``. The future resolves to
+        what ``write`` returned once it did (or fails with its error, after the same
+        retries as a span group). None when the queue is full or closed."""
+        future: Future[int] = Future()
+        count = table.num_rows
+        if not count:
+            future.set_result(0)
+            return future
+        with self._cond:
+            pending = self._pending_spans
+            if self._closed or (pending and pending + count > self.max_pending):
+                return None
+            self._queue.append(_Pending(table, future, write))
+            self._pending_spans += count
+            self._cond.notify()
+        return future
+
     def close(self, timeout_s: float | None = 30.0) -> None:
         """Commit what is queued, then stop the writer. Idempotent."""
         with self._cond:
@@ -137,8 +166,11 @@ class IngestQueue:
             if not self._queue:
                 return None if self._closed else []
             taken = [self._queue.popleft()]
+            if taken[0].write is not None:
+                return taken  # alone: it is not a span table to join
             count = taken[0].table.num_rows
-            while self._queue and count + self._queue[0].table.num_rows <= self._max_batch:
+            while (self._queue and self._queue[0].write is None
+                   and count + self._queue[0].table.num_rows <= self._max_batch):
                 item = self._queue.popleft()
                 taken.append(item)
                 count += item.table.num_rows
@@ -151,6 +183,9 @@ class IngestQueue:
                 return
             if not taken:
                 self._checkpoint_if_dirty()
+                continue
+            if taken[0].write is not None:
+                self._run_write(taken[0])
                 continue
             table = (taken[0].table if len(taken) == 1
                      else pa.concat_tables([item.table for item in taken]))
@@ -168,6 +203,30 @@ class IngestQueue:
                     item.future.set_result(item.table.num_rows)
                 else:
                     item.future.set_exception(error)
+
+    def _run_write(self, item: _Pending) -> None:
+        assert item.write is not None
+        delay = 0.05
+        result: int | None = None
+        error: Exception | None = None
+        for attempt in range(self._retries + 1):
+            try:
+                result = item.write(item.table)
+                error = None
+                self._dirty = True
+                break
+            except Exception as failure:
+                error = failure
+                if attempt < self._retries:
+                    time.sleep(delay)
+                    delay *= 4
+        with self._cond:
+            self._pending_spans -= item.table.num_rows
+        if error is None:
+            item.future.set_result(int(result or 0))
+        else:
+            log.error("write not stored", records=item.table.num_rows, error=str(error))
+            item.future.set_exception(error)
 
     def _write(self, table: pa.Table) -> tuple[pa.Table | None, Exception | None]:
         """Store ``table``; returns the rows stored for the first time, or the error."""
@@ -195,6 +254,8 @@ class IngestQueue:
 
     def _commit(self, table: pa.Table) -> pa.Table:
         prepared = table if self._prepare is None else self._prepare(table)
+        if self._enrich is not None:
+            prepared = self._enrich(prepared)
         transaction = getattr(self._store, "transaction", None)
         if self._in_commit is None:
             return self._store.write_new_span_table(prepared, json_checked=True)

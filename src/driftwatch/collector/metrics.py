@@ -31,6 +31,22 @@ class CollectorMetrics:
             "driftwatch_spans_rejected", "Spans refused as malformed (partial success).",
             registry=self.registry,
         )
+        self.log_records_received = Counter(
+            "driftwatch_log_records_received", "OTLP log records accepted and stored "
+            "(acknowledged).", registry=self.registry,
+        )
+        self.log_records_rejected = Counter(
+            "driftwatch_log_records_rejected", "OTLP log records refused as malformed "
+            "(partial success).", registry=self.registry,
+        )
+        self.metric_points_received = Counter(
+            "driftwatch_metric_points_received", "OTLP metric data points accepted (counted, "
+            "not stored).", registry=self.registry,
+        )
+        self.grpc_requests = Counter(
+            "driftwatch_grpc_requests", "OTLP/gRPC requests by service and status code.",
+            ["service", "code"], registry=self.registry,
+        )
         self.requests = Counter(
             "driftwatch_http_requests", "HTTP requests by path and status code.",
             ["path", "code"], registry=self.registry,
@@ -55,7 +71,8 @@ class CollectorMetrics:
         self.registry.register(self.monitor_records)
         self.connections_refused = Counter(
             "driftwatch_connections_refused", "Connections closed by the connection guard, "
-            "by reason (per_client, evicted, header_timeout, header_too_large).",
+            "by reason (per_client, evicted, header_timeout, header_too_large, http2: gRPC "
+            "on the HTTP port).",
             ["reason"], registry=self.registry,
         )
         self.budget_refusals = Counter(

@@ -59,10 +59,13 @@ def uvicorn_config(collector: Collector, host: str, port: int) -> Any:
 
 def serve(config: CollectorConfig, *,
           on_ready: Callable[[str], None] | None = None,
+          on_grpc: Callable[[str], None] | None = None,
           on_stopped: Callable[[str], None] | None = None) -> None:
     """Run until SIGINT or SIGTERM, then stop in order and return (no exception).
     ``on_ready(url)`` is called once the port is open, ``on_stopped(line)`` with a
-    one-line summary once everything is closed."""
+    one-line summary once everything is closed. With ``config.grpc_port`` the OTLP/gRPC
+    services listen too (:mod:`driftwatch.collector.grpc_server`), on the same address;
+    ``on_grpc(address)`` is called once they do."""
     check_bind(config.host, config.token)
     import uvicorn
 
@@ -75,7 +78,8 @@ def serve(config: CollectorConfig, *,
         stop.server = server
         if stop.signal is None:
             with long_lived_process():
-                asyncio.run(_run(server, collector, on_ready, lambda: stop.signal is not None))
+                asyncio.run(_run(server, collector, on_ready, lambda: stop.signal is not None,
+                                 on_grpc))
         stop.server = None  # uvicorn is done: a signal now only concerns the close
     finally:
         stop.server = None
@@ -128,7 +132,8 @@ def _summary(collector: Collector | None, signum: int | None) -> str:
 
 async def _run(server: object, collector: Collector,
                on_ready: Callable[[str], None] | None,
-               stop_requested: Callable[[], bool]) -> None:
+               stop_requested: Callable[[], bool],
+               on_grpc: Callable[[str], None] | None = None) -> None:
     import uvicorn
 
     assert isinstance(server, uvicorn.Server)
@@ -144,6 +149,21 @@ async def _run(server: object, collector: Collector,
     host = collector.config.host
     local = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104 - a name, not a bind
     url = f"http://[{local}]:{port}" if ":" in local else f"http://{local}:{port}"
+    receiver = None
+    if collector.config.grpc_port is not None:
+        # optional dependency — grpcio is the [collector] extra; loaded only when asked for
+        from driftwatch.collector.grpc_server import GrpcReceiver
+
+        receiver = GrpcReceiver(collector.app)
+        try:
+            grpc_port = await receiver.start(host or "127.0.0.1", collector.config.grpc_port)
+        except (OSError, RuntimeError) as error:
+            server.should_exit = True
+            await task
+            raise UsageError(f"cannot listen on {host}:{collector.config.grpc_port} (gRPC): "
+                             f"{error}") from None
+        if on_grpc is not None:
+            on_grpc(f"[{local}]:{grpc_port}" if ":" in local else f"{local}:{grpc_port}")
     write_info(collector.config.db, CollectorInfo(url=url, pid=os.getpid(),
                                                   token_required=bool(collector.config.token)))
     if on_ready is not None:
@@ -154,4 +174,6 @@ async def _run(server: object, collector: Collector,
         if server.should_exit:
             collector.app.stopping = True  # end the findings streams
         await asyncio.sleep(0.1)
+    if receiver is not None:  # requests in progress are committed before the store closes
+        await receiver.stop()
     await task

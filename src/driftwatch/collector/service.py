@@ -33,6 +33,7 @@ from driftwatch.collector.identity import (
     without_runs,
 )
 from driftwatch.collector.ingest import IngestQueue
+from driftwatch.collector.logs import LogJoin
 from driftwatch.collector.metrics import CollectorMetrics
 from driftwatch.collector.monitor_process import MonitorProcess
 from driftwatch.collector.recovery import Resumed, replay_runs, resume_open_runs
@@ -71,6 +72,7 @@ class CollectorConfig:
     db: Path
     host: str = "127.0.0.1"
     port: int = 4318
+    grpc_port: int | None = None  # OTLP/gRPC too (0: any free port); None: HTTP only
     token: str | None = None
     packs: tuple[str, ...] = ()
     alerts: AlertConfig = field(default_factory=lambda: AlertConfig(console=True))
@@ -153,8 +155,11 @@ class Collector:
                                    on_batch_claim=self._batch_claimed)
             # before any new span: the runs the last collector left open go on
             self.resumed: Resumed = resume_open_runs(self.store, self._resume)
+            # OTLP log records; GenAI events joined to their spans (either order)
+            self.logs = LogJoin(self.store)
             self.ingest = IngestQueue(self.store, on_committed=self._committed,
-                                      prepare=self._prepare, in_commit=self._in_commit,
+                                      prepare=self._prepare, enrich=self.logs.enrich,
+                                      in_commit=self._in_commit,
                                       observe_commit=self.metrics.observe_commit,
                                       max_pending=config.max_queue_spans)
         except BaseException:
@@ -166,7 +171,8 @@ class Collector:
         self.metrics.bind(lambda: self.ingest.pending, lambda: self.runs.open_runs,
                           lambda: self.engine.records_seen, lambda: self.broadcast.subscribers)
         self.app = CollectorApp(self.ingest, metrics=self.metrics, broadcast=self.broadcast,
-                                query=self._query, token=config.token, limits=config.limits)
+                                query=self._query, token=config.token, limits=config.limits,
+                                write_logs=self.logs.write)
         # user SQL in a process of its own, over a snapshot: it cannot starve ingest
         self._sql = SqlWorker(self.store, memory_bytes=config.limits.sql_memory_bytes,
                               max_result_bytes=config.limits.sql_max_result_bytes)
@@ -195,6 +201,7 @@ class Collector:
         for rekey in rekeys:
             self.runs.rename(rekey.old, rekey.new, rekey.turn_offset)
         self.guard.committed(table)
+        self.logs.committed(table)
         self.runs.observe_table(table, rows_written=True)
         if rekeys:
             self._rekey_monitors(rekeys, table)
@@ -260,9 +267,9 @@ class Collector:
         self.engine.end_run(run_id, timeout_s=60.0)
         return True
 
-    def _query(self, sql: str, timeout_s: float, max_rows: int) -> tuple[list[str], list[Any],
-                                                                         bool]:
-        result = self._sql.query(sql, timeout_s, max_rows)
+    def _query(self, sql: str, timeout_s: float, max_rows: int,
+               params: list[Any] | None = None) -> tuple[list[str], list[Any], bool]:
+        result = self._sql.query(sql, timeout_s, max_rows, params)
         return list(result.columns), list(result.rows), bool(result.truncated)
 
     def flush(self, timeout_s: float = 30.0) -> bool:

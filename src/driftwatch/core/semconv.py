@@ -119,3 +119,7 @@ ALIASES: Final[dict[str, str]] = {
     "session.id": GEN_AI_CONVERSATION_ID,
     "agent.name": GEN_AI_AGENT_NAME,
 }
+
+# The span attribute keys that the collector filled from GenAI events (OTLP log
+# records) rather than the span itself (see driftwatch.tracing.genai_events).
+DW_CONTENT_FROM_LOGS: Final = "driftwatch.content.from_logs"

@@ -354,6 +354,32 @@ SELECT q.trace_id, q.span_id, q.run_id, q.turn, q.tool_name, q.call_id, q.argume
        'requested' AS source, q.span_id AS requested_span_id, x.span_id AS executed_span_id
 FROM requested q
 LEFT JOIN first_executed x ON x.run_id = q.run_id AND x.call_id = q.call_id;
+# OTLP log records (``/v1/logs``, the gRPC LogsService): GenAI events carry message
+# content that the collector also merges into their span's attributes (see
+# driftwatch.collector.logs). ``log_key`` is an md5 of the record's fields: a record
+# re-sent after a retry is stored once. Times are nanoseconds since the epoch as sent
+# (0 when absent) and as TIMESTAMPTZ for SQL.
+_OTLP_LOGS = """
+CREATE TABLE logs_t (
+    log_key              UHUGEINT PRIMARY KEY,
+    trace_id             VARCHAR,
+    span_id              VARCHAR,
+    time                 TIMESTAMPTZ,
+    observed_time        TIMESTAMPTZ,
+    time_unix_nano       BIGINT,
+    severity_number      INTEGER,
+    severity_text        VARCHAR,
+    event_name           VARCHAR,
+    body                 JSON,
+    attributes           JSON,
+    resource             JSON,
+    scope_name           VARCHAR,
+    received_at          TIMESTAMPTZ
+);
+CREATE OR REPLACE VIEW logs AS
+SELECT trace_id, span_id, time, observed_time, severity_number, severity_text,
+       event_name, body, attributes, resource, scope_name, received_at
+FROM logs_t;
 """
 
 MIGRATIONS: Final[tuple[tuple[str, str], ...]] = (
@@ -362,6 +388,7 @@ MIGRATIONS: Final[tuple[tuple[str, str], ...]] = (
     ("0003_statistics_views", _STATS_VIEWS),
     ("0004_batch_cells", _BATCH_CELLS),
     ("0005_requested_tool_calls", _REQUESTED_TOOL_CALLS),
+    ("0007_otlp_logs_metrics", _OTLP_LOGS),
 )
 
 # The public views and their columns, in order: the contract the tests pin down.
@@ -441,6 +468,20 @@ PUBLIC_VIEWS: Final[dict[str, tuple[str, ...]]] = {
         "cost_usd",
         "wall_time_s",
         "updated_at",
+    ),
+    "logs": (
+        "trace_id",
+        "span_id",
+        "time",
+        "observed_time",
+        "severity_number",
+        "severity_text",
+        "event_name",
+        "body",
+        "attributes",
+        "resource",
+        "scope_name",
+        "received_at",
     ),
     "tool_calls": (
         "trace_id",

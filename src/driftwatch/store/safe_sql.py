@@ -20,7 +20,7 @@ import contextlib
 import itertools
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import duckdb
 
@@ -159,11 +159,12 @@ def _run(
     sql: str,
     timeout_s: float | None,
     max_rows: int | None,
+    params: list[Any] | None = None,
 ) -> QueryResult:
     with Watchdog(connection, timeout_s) as watchdog:
         try:
             connection.execute("BEGIN TRANSACTION READ ONLY")
-            relation = connection.sql(sql)
+            relation = connection.sql(sql, params=params or None)
             if relation is None:  # e.g. a PRAGMA that returns nothing
                 return QueryResult(columns=[], rows=[])
             columns = list(relation.columns)

@@ -77,8 +77,11 @@ class SqlWorker:
         self.killed = 0
         self._closed = False
 
-    def query(self, sql: str, timeout_s: float, max_rows: int | None) -> QueryResult:
-        """Like ``safe_query(store, ...)``; raises :class:`QueryError` (one line) for a
+    def query(self, sql: str, timeout_s: float, max_rows: int | None,
+              params: list[Any] | None = None) -> QueryResult:
+        """Like ``safe_query(store, ...)``; ``params`` fill the statement's ``?``
+        placeholders (JSON values: text, numbers, booleans, null, lists). Raises
+        :class:`QueryError` (one line) for a
         refused statement, the time limit, the memory limit or an oversized result."""
         check_read_only(sql)
         deadline = time.monotonic() + timeout_s
@@ -88,7 +91,7 @@ class SqlWorker:
             if self._closed:
                 raise QueryError("the collector is stopping")
             self._refresh()
-            return self._ask(sql, deadline, timeout_s, max_rows)
+            return self._ask(sql, deadline, timeout_s, max_rows, params)
         finally:
             self._lock.release()
 
@@ -124,12 +127,13 @@ class SqlWorker:
     # --- the worker ------------------------------------------------------------------
 
     def _ask(self, sql: str, deadline: float, timeout_s: float,
-             max_rows: int | None) -> QueryResult:
+             max_rows: int | None, params: list[Any] | None = None) -> QueryResult:
         connection = self._start()
         # the worker interrupts itself at the time limit; the grace covers an answer
         # under way, after which it is killed
         remaining = max(0.0, deadline - time.monotonic())
-        connection.send((str(self._snapshot), sql, remaining, max_rows, self.max_result_bytes))
+        connection.send((str(self._snapshot), sql, remaining, max_rows, self.max_result_bytes,
+                         params))
         kill_at = deadline + 1.0
         while not connection.poll(_POLL_S):
             if _resident_bytes(self._process.pid) > self.memory_bytes:
@@ -216,7 +220,7 @@ def _worker_main(connection: Connection, memory_bytes: int) -> None:
     opened: tuple[str, Any] | None = None
     while True:
         try:
-            snapshot, sql, timeout_s, max_rows, max_result_bytes = connection.recv()
+            snapshot, sql, timeout_s, max_rows, max_result_bytes, params = connection.recv()
         except (EOFError, OSError):
             return
         try:
@@ -225,7 +229,7 @@ def _worker_main(connection: Connection, memory_bytes: int) -> None:
                     opened[1].close()
                 opened = (snapshot, open_connection(Path(snapshot), read_only=True,
                                                     settings=settings))
-            result = _run(opened[1], sql, timeout_s, max_rows)
+            result = _run(opened[1], sql, timeout_s, max_rows, params)
             payload = pickle.dumps((result.columns, result.rows, result.truncated))
             if len(payload) > max_result_bytes:
                 raise QueryError(f"result over {max_result_bytes // (1024 * 1024)} MiB; "
