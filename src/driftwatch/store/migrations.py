@@ -354,6 +354,8 @@ SELECT q.trace_id, q.span_id, q.run_id, q.turn, q.tool_name, q.call_id, q.argume
        'requested' AS source, q.span_id AS requested_span_id, x.span_id AS executed_span_id
 FROM requested q
 LEFT JOIN first_executed x ON x.run_id = q.run_id AND x.call_id = q.call_id;
+"""
+
 # OTLP log records (``/v1/logs``, the gRPC LogsService): GenAI events carry message
 # content that the collector also merges into their span's attributes (see
 # driftwatch.collector.logs). ``log_key`` is an md5 of the record's fields: a record
