@@ -3,6 +3,7 @@ starts (one line, exit 2), and sends them to the model."""
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -31,7 +32,9 @@ runner = CliRunner()
          "variable instead"),
         (["-o", "nothing"], "error: --model-option 'nothing': expected KEY=VALUE"),
         (["-m", "llamacpp/no-such-model"],
-         "error: llamacpp/no-such-model: no such model file and not an alias (known: smollm2)"),
+         "error: llamacpp/no-such-model: no such model file and not an alias (known: smollm2)"
+         if importlib.util.find_spec("llama_cpp") is not None else  # without the local extra
+         'error: llamacpp/no-such-model needs the local extra: pip install "driftwatch[local]"'),
     ],
 )
 def test_bad_model_options_are_one_line_before_the_run(
