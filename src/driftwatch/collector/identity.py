@@ -118,7 +118,7 @@ class RunIdentity:
         trace_ids: list[str] = column_values(table.column("trace_id"))
         known = self._traces
         traces: dict[str, str] = {}  # this group's decisions, over ``known``
-        rekeys: dict[str, Rekey] = {}
+        rekeys: dict[str, str] = {}  # provisional run (a stored trace) → its run
         changed = False
         # 1. a key on any span of a trace is the trace's run
         for run_id, trace_id in zip(run_ids, trace_ids, strict=True):
@@ -131,7 +131,7 @@ class RunIdentity:
                 continue
             traces[trace_id] = run_id
             if current == trace_id:  # stored under the provisional run: move them
-                rekeys[trace_id] = Rekey(trace_id, run_id, 0)
+                rekeys[trace_id] = run_id
         # 2. spans without a key take their trace's run
         for index, (run_id, trace_id) in enumerate(zip(run_ids, trace_ids, strict=True)):
             if run_id != trace_id:
@@ -153,7 +153,7 @@ class RunIdentity:
         return table
 
     def _derive_turns(self, table: pa.Table, run_ids: list[str],
-                      rekeys: dict[str, Rekey]) -> tuple[dict[str, _Turns], list[Rekey],
+                      rekeys: dict[str, str]) -> tuple[dict[str, _Turns], list[Rekey],
                                                           list[int | None] | None]:
         """The touched runs' turn state after this group, the re-keys with their turn
         offsets, and the turn column (None: unchanged)."""
@@ -168,14 +168,13 @@ class RunIdentity:
             return found
 
         out: list[Rekey] = []
-        for rekey in rekeys.values():  # the provisional run's turns continue the run's
-            old, new = state(rekey.old), state(rekey.new)
+        for old_id, new_id in rekeys.items():  # the provisional run's turns continue the run's
+            old, new = state(old_id), state(new_id)
             offset = 0 if (old.explicit or new.explicit) else len(new.starts)
             new.starts = sorted([*new.starts, *old.starts])
             new.explicit = new.explicit or old.explicit
-            out.append(Rekey(rekey.old, rekey.new, offset))
-            states.pop(rekey.old, None)
-            old.starts = []
+            out.append(Rekey(old_id, new_id, offset))
+            states.pop(old_id, None)
         missing: list[int] = []
         for index, (run_id, turn) in enumerate(zip(run_ids, turn_values, strict=True)):
             if turn is None:

@@ -117,19 +117,7 @@ class IngestQueue:
         store refuses them). Returns None when the queue is full or closed: the caller
         answers "retry later". A request larger than ``max_pending`` is taken when the
         queue is empty (the body size limit bounds it), so it is never refused forever."""
-        future: Future[int] = Future()
-        count = table.num_rows
-        if not count:
-            future.set_result(0)
-            return future
-        with self._cond:
-            pending = self._pending_spans
-            if self._closed or (pending and pending + count > self.max_pending):
-                return None
-            self._queue.append(_Pending(table, future))
-            self._pending_spans += count
-            self._cond.notify()
-        return future
+        return self._enqueue(table, None)
 
     def offer_write(self, table: pa.Table, write: Callable[[pa.Table], int]
                     ) -> Future[int] | None:
@@ -137,6 +125,10 @@ class IngestQueue:
         counted as ``table.num_rows`` against ``max_pending``. The future resolves to
         what ``write`` returned once it did (or fails with its error, after the same
         retries as a span group). None when the queue is full or closed."""
+        return self._enqueue(table, write)
+
+    def _enqueue(self, table: pa.Table,
+                 write: Callable[[pa.Table], int] | None) -> Future[int] | None:
         future: Future[int] = Future()
         count = table.num_rows
         if not count:

@@ -112,20 +112,29 @@ def table_from_otlp_protobuf(data: bytes) -> OtlpDecoded:
     return out
 
 
+def parse_request(message_class: Any, data: bytes) -> Any:
+    """``data`` parsed as an OTLP export request of ``message_class`` (traces, logs,
+    metrics); raises :class:`OtlpDecodeError` naming the class when it is not one."""
+    # start-up: the protobuf modules load only when a protobuf request arrives
+    from google.protobuf.message import DecodeError
+
+    request = message_class()
+    try:
+        request.ParseFromString(data)
+    except (DecodeError, RuntimeError, ValueError) as error:
+        raise OtlpDecodeError(f"not an OTLP {message_class.__name__}: {error}") from None
+    return request
+
+
 def _pb_rows(data: bytes, out: OtlpDecoded) -> list[SpanFields]:
     """The good spans of ``data`` as :func:`span_fields` rows; the others go to ``out``'s
     rejections."""
     # start-up: the protobuf modules load only when a protobuf request arrives
-    from google.protobuf.message import DecodeError
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
         ExportTraceServiceRequest,
     )
 
-    request = ExportTraceServiceRequest()
-    try:
-        request.ParseFromString(data)
-    except (DecodeError, RuntimeError, ValueError) as error:
-        raise OtlpDecodeError(f"not an OTLP ExportTraceServiceRequest: {error}") from None
+    request = parse_request(ExportTraceServiceRequest, data)
     rows: list[SpanFields] = []
     for r_index, resource_spans in enumerate(request.resource_spans):
         where_r = f"resource_spans[{r_index}]"

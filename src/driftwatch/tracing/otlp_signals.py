@@ -40,6 +40,7 @@ from driftwatch.tracing.otlp import (
     _SpanError,
     _text,
     _uint64,
+    parse_request,
 )
 
 __all__ = ["MetricsDecoded", "logs_from_json", "logs_from_protobuf", "metrics_from_json",
@@ -93,16 +94,11 @@ def _table(rows: list[_Row]) -> pa.Table:
 def logs_from_protobuf(data: bytes, received_at: datetime | None = None) -> OtlpDecoded:
     """Decode a protobuf ``ExportLogsServiceRequest``: ``table`` in ``LOG_SCHEMA``."""
     # start-up: the protobuf modules load only when a protobuf request arrives
-    from google.protobuf.message import DecodeError
     from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
         ExportLogsServiceRequest,
     )
 
-    request = ExportLogsServiceRequest()
-    try:
-        request.ParseFromString(data)
-    except (DecodeError, RuntimeError, ValueError) as error:
-        raise OtlpDecodeError(f"not an OTLP ExportLogsServiceRequest: {error}") from None
+    request = parse_request(ExportLogsServiceRequest, data)
     return logs_from_message(request, received_at)
 
 
@@ -226,16 +222,11 @@ class MetricsDecoded:
 def metrics_from_protobuf(data: bytes) -> MetricsDecoded:
     """Count the metrics and data points of a protobuf ``ExportMetricsServiceRequest``."""
     # start-up: the protobuf modules load only when a protobuf request arrives
-    from google.protobuf.message import DecodeError
     from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
         ExportMetricsServiceRequest,
     )
 
-    request = ExportMetricsServiceRequest()
-    try:
-        request.ParseFromString(data)
-    except (DecodeError, RuntimeError, ValueError) as error:
-        raise OtlpDecodeError(f"not an OTLP ExportMetricsServiceRequest: {error}") from None
+    request = parse_request(ExportMetricsServiceRequest, data)
     return metrics_from_message(request)
 
 
